@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Synthesizes every stack of a stage (default: dev) into cdk.out with the pinned CDK CLI.
+# Usage: scripts/synth.sh [stage] [extra cdk args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stage="${1:-dev}"
+shift || true
+bash scripts/bootstrap.sh runtime
+source scripts/env.sh
+exec cdk synth --all --quiet -c "stage=$stage" "$@"
