@@ -7,4 +7,4 @@ stage="${1:-dev}"
 shift || true
 bash scripts/bootstrap.sh runtime
 source scripts/env.sh
-exec cdk synth --all --quiet -c "stage=$stage" "$@"
+exec cdk synth --quiet -c "stage=$stage" "$@"

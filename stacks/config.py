@@ -1,0 +1,190 @@
+"""Typed, validated stage configuration.
+
+The stages live in ``cdk.json`` under ``context.stages``; ``app.py`` selects one with
+``-c stage=<name>`` (default ``dev``), parses it here exactly once into frozen pydantic
+models and passes the pieces down to stacks as props. Constructs never read context or
+the environment.
+
+Every model forbids unknown keys, so a typo fails synth instead of silently falling back
+to a default. Every error is reported as one message naming the key path, the bad value
+and what is allowed (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# The SageMaker Feature Store feature-name pattern (CreateFeatureGroup FeatureName).
+FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
+
+
+class ConfigError(ValueError):
+    """A stage configuration that cannot be used. The message names key, value and what is allowed."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _fail(key: str, value: Any, allowed: str) -> ValueError:
+    """A validator error in the one format: ``<key>: got <value>; allowed: <allowed>``."""
+    return ValueError(f"{key}: got {value!r}; allowed: {allowed}")
+
+
+class DataLakeConfig(_Model):
+    """The data-lake bucket's lifecycle (days)."""
+
+    intelligent_tiering_after_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    abort_incomplete_multipart_upload_days: Annotated[int, Field(ge=1, le=365)] = 7
+    access_log_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 365
+
+
+class FeatureDefinition(_Model):
+    name: Annotated[str, Field(pattern=FEATURE_NAME_PATTERN)]
+    type: Literal["Integral", "Fractional", "String"]
+
+
+class FeatureStoreConfig(_Model):
+    """The feature group: its schema and stores."""
+
+    description: Annotated[str, Field(min_length=1, max_length=128)] = "Tabular features of the platform"
+    record_identifier: str
+    event_time_feature: str
+    features: Annotated[tuple[FeatureDefinition, ...], Field(min_length=2, max_length=2500)]
+    online_store: bool = True
+    offline_table_format: Literal["Glue", "Iceberg"] = "Iceberg"
+
+    @model_validator(mode="after")
+    def _check_schema(self) -> Self:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise _fail("features", dupes, "unique feature names (duplicates found)")
+        by_name = {f.name: f for f in self.features}
+        if self.record_identifier not in by_name:
+            raise _fail("record_identifier", self.record_identifier, f"one of the features {names}")
+        if self.event_time_feature not in by_name:
+            raise _fail("event_time_feature", self.event_time_feature, f"one of the features {names}")
+        event_type = by_name[self.event_time_feature].type
+        if event_type not in ("String", "Fractional"):
+            raise _fail(
+                "event_time_feature",
+                f"{self.event_time_feature} of type {event_type}",
+                "a feature of type String (ISO-8601) or Fractional (epoch seconds)",
+            )
+        if self.record_identifier == self.event_time_feature:
+            raise _fail(
+                "event_time_feature", self.event_time_feature, "a feature other than record_identifier"
+            )
+        return self
+
+
+class StageConfig(_Model):
+    """Everything one stage (e.g. dev, prod) of the platform is built from."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] | None = None
+    removal_policy: Literal["destroy", "retain"]
+    auto_delete_objects: bool = False
+    termination_protection: bool = False
+    log_retention_days: int = 30
+    tags: Mapping[str, str] = Field(default_factory=dict)
+    data_lake: DataLakeConfig = DataLakeConfig()
+    feature_store: FeatureStoreConfig
+
+    @model_validator(mode="after")
+    def _check_stage(self) -> Self:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise _fail("log_retention_days", self.log_retention_days, f"one of {list(LOG_RETENTION_DAYS)}")
+        if self.auto_delete_objects and self.removal_policy != "destroy":
+            raise _fail(
+                "auto_delete_objects",
+                self.auto_delete_objects,
+                "true only with removal_policy 'destroy' (retained data is never auto-deleted)",
+            )
+        if (self.account is None) != (self.region is None):
+            raise _fail(
+                "account/region",
+                {"account": self.account, "region": self.region},
+                "both set (environment-specific synth) or both absent (environment-agnostic)",
+            )
+        return self
+
+
+def _describe(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    """Allowed keys of the model at ``loc`` (for 'unknown key' errors)."""
+    model: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return ""
+        annotation = field.annotation
+        model = None
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+            elif hasattr(candidate, "__args__"):
+                inner = [a for a in candidate.__args__ if isinstance(a, type) and issubclass(a, BaseModel)]
+                model = inner[0] if inner else model
+    if model is None:
+        return ""
+    return ", ".join(sorted(model.model_fields))
+
+
+def _format_errors(prefix: str, error: ValidationError, root: type[BaseModel]) -> str:
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        path = ".".join([prefix, *(str(p) for p in loc)])
+        value = item.get("input")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key (value {value!r}); allowed keys: {_describe(loc, root)}")
+            continue
+        message = item["msg"]
+        if item["type"] == "value_error":
+            # Our own validators already name key, value and what is allowed.
+            message = re.sub(r"^Value error, ", "", message)
+            lines.append(f"{path}.{message}")
+            continue
+        if item["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+            continue
+        message = message.replace("Input should be ", "").replace("String should match", "a string matching")
+        lines.append(f"{path}: got {value!r}; allowed: {message}")
+    return "invalid stage configuration:\n  " + "\n  ".join(lines)
+
+
+def load_stage(stages: Any, stage: str) -> StageConfig:
+    """Parse ``stages[stage]`` (the ``stages`` object of cdk.json context) into a :class:`StageConfig`."""
+    if not isinstance(stages, Mapping) or not stages:
+        raise ConfigError(
+            f"context.stages: got {stages!r}; allowed: an object mapping stage names to configs"
+        )
+    if stage not in stages:
+        raise ConfigError(
+            f"stage: got {stage!r}; allowed: one of {sorted(stages)} (from cdk.json context.stages)"
+        )
+    raw = stages[stage]
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"stages.{stage}: got {raw!r}; allowed: an object")
+    if "name" in raw:
+        raise ConfigError(f"stages.{stage}.name: unknown key; the stage name is the key under stages")
+    try:
+        # JSON mode with strict models: "30" is not 30 and a list is a valid tuple, exactly as in cdk.json.
+        return StageConfig.model_validate_json(json.dumps({"name": stage, **raw}))
+    except ValidationError as error:
+        raise ConfigError(_format_errors(f"stages.{stage}", error, StageConfig)) from None
