@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,10 @@ class SynthesizedStage:
         return self.templates[role]
 
 
-def synth_stage(stage: str, outdir: Path) -> SynthesizedStage:
-    """Build and synthesize one stage the way app.py does (policy gates on)."""
+def synth_stage(
+    stage: str, outdir: Path, customize: Callable[[dict[str, Stack]], None] | None = None
+) -> SynthesizedStage:
+    """Build and synthesize one stage the way app.py does (policy gates on); ``customize`` may add to it."""
     from app import build_app
     from stacks.config import load_stage
     from stacks.policy import add_policy_gates
@@ -54,6 +56,8 @@ def synth_stage(stage: str, outdir: Path) -> SynthesizedStage:
     app = App(context=context, outdir=str(outdir))
     config = load_stage(context["stages"], stage)
     stacks = build_app(app, config)
+    if customize is not None:
+        customize(stacks)
     add_policy_gates(app)
     assembly = app.synth()
     templates = {

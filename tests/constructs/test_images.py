@@ -1,0 +1,301 @@
+"""ml_platform.images: the committed image table matches the SageMaker SDK, and image_uri() resolves it
+to a literal (concrete region) or a region mapping (environment-agnostic stack)."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_ssm as ssm
+from aws_cdk.assertions import Template
+
+from ml_platform.images import (
+    IMAGE_TABLE,
+    Image,
+    UnknownRegionError,
+    image_uri,
+    image_uri_for_region,
+    mapping_id,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE_PATH = ROOT / "constructs" / "ml_platform" / "image_uris.json"
+GENERATOR_PATH = ROOT / "scripts" / "gen_image_uris.py"
+
+# An instance type per processor, as the SDK derives the image's processor from it.
+SDK_INSTANCE_TYPES = {Image.PYTORCH_TRAINING_GPU: "ml.g5.xlarge", Image.PYTORCH_TRAINING_CPU: "ml.m5.xlarge"}
+
+
+def _load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_image_uris", GENERATOR_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stack(region: str | None = None) -> Stack:
+    env = Environment(account="123456789012", region=region) if region else None
+    return Stack(App(), "Images", env=env)
+
+
+def _use(stack: Stack, image: Image, construct_id: str) -> str:
+    """A resource consuming the URI, so the synthesized template is a valid one."""
+    uri = image_uri(stack, image)
+    ssm.CfnParameter(stack, construct_id, type="String", value=uri)
+    return uri
+
+
+# (a) The committed table is what the SDK says now. Imports the SDK (seconds), hence slow.
+
+
+@pytest.fixture(scope="module")
+def sdk_image_uris() -> Iterator[Any]:
+    from sagemaker.core import common_utils, image_uris
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Every retrieve() re-parses botocore's endpoint data (~0.1 s each, 2 x 2 x 38 calls here); the
+        # resolver is built from static data, so caching it changes no result, only the test's runtime.
+        resolver = getattr(common_utils, "_botocore_resolver", None)
+        if resolver is not None:
+            patch.setattr(common_utils, "_botocore_resolver", functools.cache(resolver))
+        yield image_uris
+
+
+@pytest.mark.slow
+def test_committed_table_is_what_the_generator_writes_now(sdk_image_uris: Any) -> None:
+    generator = _load_generator()
+    expected = generator.render(generator.build_table())
+    assert TABLE_PATH.read_text(encoding="utf-8") == expected, (
+        "constructs/ml_platform/image_uris.json is stale; run: python scripts/gen_image_uris.py"
+    )
+
+
+@pytest.mark.slow
+def test_every_region_and_image_of_the_table_equals_sdk_retrieve(sdk_image_uris: Any) -> None:
+    """Independent of the generator's code: same regions as the SDK's config, same URI per region."""
+    versions = sdk_image_uris.config_for_framework("pytorch")["training"]["versions"]
+    version_config = versions[IMAGE_TABLE.framework_version]
+    assert IMAGE_TABLE.py_version in version_config["py_versions"]
+    sdk_regions = set(version_config["registries"])
+    for image, instance_type in SDK_INSTANCE_TYPES.items():
+        table_uris = IMAGE_TABLE.images[image].uris
+        assert set(table_uris) == sdk_regions, image
+        for region in sorted(sdk_regions):
+            sdk_uri = sdk_image_uris.retrieve(
+                framework="pytorch",
+                region=region,
+                version=IMAGE_TABLE.framework_version,
+                py_version=IMAGE_TABLE.py_version,
+                instance_type=instance_type,
+                image_scope="training",
+            )
+            assert table_uris[region] == sdk_uri, (image, region)
+
+
+@pytest.mark.slow
+def test_table_records_the_installed_sdk_version() -> None:
+    from importlib.metadata import version
+
+    raw = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+    assert raw["sdk"] == {"package": "sagemaker-core", "version": version("sagemaker-core")}
+
+
+# (b) Concrete region: the literal URI of that region.
+
+
+@pytest.mark.parametrize(
+    ("region", "image", "expected"),
+    [
+        (
+            "us-east-1",
+            Image.PYTORCH_TRAINING_GPU,
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+        ),
+        (
+            "us-east-1",
+            Image.PYTORCH_TRAINING_CPU,
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311",
+        ),
+        (
+            "eu-west-1",
+            Image.PYTORCH_TRAINING_GPU,
+            "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+        ),
+        (
+            "cn-north-1",
+            Image.PYTORCH_TRAINING_GPU,
+            "727897471807.dkr.ecr.cn-north-1.amazonaws.com.cn/pytorch-training:2.5.1-gpu-py311",
+        ),
+        (
+            "us-gov-west-1",
+            Image.PYTORCH_TRAINING_CPU,
+            "442386744353.dkr.ecr.us-gov-west-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311",
+        ),
+        (
+            "af-south-1",
+            Image.PYTORCH_TRAINING_CPU,
+            "626614931356.dkr.ecr.af-south-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311",
+        ),
+    ],
+)
+def test_concrete_region_gives_the_literal_uri(region: str, image: Image, expected: str) -> None:
+    stack = _stack(region)
+    assert _use(stack, image, "Uri") == expected
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::SSM::Parameter", {"Value": expected})
+    assert "Mappings" not in template.to_json()
+
+
+def test_scope_deep_in_the_tree_uses_its_stack_and_accepts_the_string_key() -> None:
+    stack = _stack("ap-southeast-2")
+    nested = ssm.StringParameter(stack, "Param", string_value="x")
+    assert image_uri(nested, "pytorch-training-gpu") == image_uri_for_region(
+        "ap-southeast-2", Image.PYTORCH_TRAINING_GPU
+    )
+
+
+# (c) Unknown region / image: a clear error.
+
+
+def test_unknown_region_raises_naming_the_region() -> None:
+    stack = _stack("xx-moon-1")
+    with pytest.raises(UnknownRegionError, match=r"'xx-moon-1' is unknown to the image table") as info:
+        image_uri(stack, Image.PYTORCH_TRAINING_GPU)
+    assert isinstance(info.value, ValueError)
+    assert info.value.region == "xx-moon-1"
+    assert "us-east-1" in str(info.value)  # lists the known regions
+
+
+def test_unknown_image_raises() -> None:
+    with pytest.raises(ValueError, match="Unknown image 'pytorch-inference-gpu'"):
+        image_uri(_stack("us-east-1"), "pytorch-inference-gpu")
+
+
+# (d) Environment-agnostic stack: Fn::FindInMap on AWS::Region into one mapping per stack and image.
+
+
+def test_env_agnostic_stack_maps_every_region_and_finds_in_map_on_aws_region() -> None:
+    stack = _stack()
+    _use(stack, Image.PYTORCH_TRAINING_GPU, "Uri")
+    template = Template.from_stack(stack).to_json()
+
+    name = mapping_id(Image.PYTORCH_TRAINING_GPU)
+    assert list(template["Mappings"]) == [name]
+    mapping = template["Mappings"][name]
+    expected = {
+        region: {"uri": uri} for region, uri in IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].uris.items()
+    }
+    assert mapping == expected
+    assert all(re.fullmatch(r"[A-Za-z0-9.-]+", key) for key in mapping), "CloudFormation mapping key rules"
+    assert re.fullmatch(r"[A-Za-z0-9]+", name)
+
+    (param,) = template["Resources"].values()
+    assert param["Properties"]["Value"] == {"Fn::FindInMap": [name, {"Ref": "AWS::Region"}, "uri"]}
+
+
+def test_env_agnostic_calls_reuse_one_mapping_per_image_and_stack() -> None:
+    stack = _stack()
+    first = _use(stack, Image.PYTORCH_TRAINING_GPU, "Gpu1")
+    second = _use(stack, Image.PYTORCH_TRAINING_GPU, "Gpu2")
+    _use(stack, Image.PYTORCH_TRAINING_CPU, "Cpu")
+    assert stack.resolve(first) == stack.resolve(second)
+
+    template = Template.from_stack(stack).to_json()
+    assert sorted(template["Mappings"]) == sorted(mapping_id(image) for image in Image)
+    values = {
+        key: res["Properties"]["Value"]["Fn::FindInMap"][0] for key, res in template["Resources"].items()
+    }
+    assert values == {
+        "Gpu1": mapping_id(Image.PYTORCH_TRAINING_GPU),
+        "Gpu2": mapping_id(Image.PYTORCH_TRAINING_GPU),
+        "Cpu": mapping_id(Image.PYTORCH_TRAINING_CPU),
+    }
+    cpu_mapping = template["Mappings"][mapping_id(Image.PYTORCH_TRAINING_CPU)]
+    assert cpu_mapping["us-east-1"]["uri"].endswith("/pytorch-training:2.5.1-cpu-py311")
+
+
+def test_each_env_agnostic_stack_gets_its_own_mapping() -> None:
+    app = App()
+    stacks = [Stack(app, "One"), Stack(app, "Two")]
+    for stack in stacks:
+        _use(stack, Image.PYTORCH_TRAINING_CPU, "Uri")
+    for stack in stacks:
+        assert list(Template.from_stack(stack).to_json()["Mappings"]) == [
+            mapping_id(Image.PYTORCH_TRAINING_CPU)
+        ]
+
+
+# (e) The table itself: every commercial region, well-formed URIs, metadata for callers.
+
+
+def test_table_covers_the_commercial_regions_and_the_other_partitions() -> None:
+    sample = {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "ap-south-1",
+        "sa-east-1",
+        "ca-central-1",
+        "me-south-1",
+        "af-south-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "us-gov-west-1",
+        "us-gov-east-1",
+    }
+    for image in Image:
+        regions = set(IMAGE_TABLE.images[image].uris)
+        assert sample <= regions, sample - regions
+        assert len(regions) > 20
+    assert set(IMAGE_TABLE.regions) == set(IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].uris)
+
+
+def test_every_uri_is_the_regions_ecr_registry_in_its_partition() -> None:
+    for image, spec in IMAGE_TABLE.images.items():
+        assert spec.tag == f"{IMAGE_TABLE.framework_version}-{spec.processor}-{IMAGE_TABLE.py_version}"
+        assert spec.processor == image.value.rsplit("-", 1)[1]
+        for region, uri in spec.uris.items():
+            domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+            pattern = (
+                rf"\d{{12}}\.dkr\.ecr\.{re.escape(region)}\.{re.escape(domain)}/{spec.repository}:{spec.tag}"
+            )
+            assert re.fullmatch(pattern, uri), (image, region, uri)
+
+
+def test_table_metadata_for_framework_specific_settings() -> None:
+    assert IMAGE_TABLE.framework == "pytorch"
+    assert IMAGE_TABLE.framework_version == "2.5.1"
+    assert IMAGE_TABLE.py_version == "py311"
+    assert IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].repository == "pytorch-training"
+    assert IMAGE_TABLE.sdk_package == "sagemaker-core"
+
+
+def test_committed_table_is_deterministic_json() -> None:
+    text = TABLE_PATH.read_text(encoding="utf-8")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_images_module_does_not_import_the_sdk() -> None:
+    """The synth path stays fast: ml_platform.images imports only the stdlib and the CDK, never the SDK."""
+    tree = ast.parse((ROOT / "constructs" / "ml_platform" / "images.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    top_level = {name.split(".")[0] for name in imported}
+    allowed = {"aws_cdk", "constructs"}
+    assert {name for name in top_level if name not in sys.stdlib_module_names} <= allowed, top_level

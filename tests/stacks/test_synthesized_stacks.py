@@ -1,0 +1,113 @@
+"""Whole-app tests on the one shared synth of every stage: snapshots, logical-ID locks, cfn-lint, stage policy."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from tests.conftest import STAGES, SynthesizedStage
+
+LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
+ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+# Stateful resources whose logical IDs must never change: a new logical ID makes CloudFormation
+# create a new resource and delete (or, with RETAIN, orphan) the old one with its data.
+STATEFUL_TYPES = {
+    "AWS::KMS::Key",
+    "AWS::S3::Bucket",
+    "AWS::SageMaker::FeatureGroup",
+    "AWS::SageMaker::ModelPackageGroup",
+}
+LOCKED_LOGICAL_IDS: dict[str, dict[str, str]] = {
+    "data": {
+        "PlatformKey1C4A1A63": "AWS::KMS::Key",
+        "DataLakeAccessLogs1DA51325": "AWS::S3::Bucket",
+        "DataLakeBucketEF1CCA5A": "AWS::S3::Bucket",
+        "FeatureGroup7D08801D": "AWS::SageMaker::FeatureGroup",
+    },
+}
+
+
+def neutralized(template: dict[str, Any]) -> Any:
+    """The template with asset hashes replaced, so snapshots only change when the infrastructure does."""
+    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+
+
+def stage_roles() -> list[tuple[str, str]]:
+    return [(stage, role) for stage in STAGES for role in LOCKED_LOGICAL_IDS]
+
+
+@pytest.fixture
+def json_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize(("stage", "role"), stage_roles())
+def test_stack_matches_snapshot(
+    synthesized: dict[str, SynthesizedStage], json_snapshot: SnapshotAssertion, stage: str, role: str
+) -> None:
+    assert neutralized(synthesized[stage].template(role)) == json_snapshot
+
+
+@pytest.mark.parametrize(("stage", "role"), stage_roles())
+def test_stateful_logical_ids_are_locked(synthesized: dict[str, SynthesizedStage], stage: str, role: str) -> None:
+    resources = synthesized[stage].template(role)["Resources"]
+    stateful = {lid: r["Type"] for lid, r in resources.items() if r["Type"] in STATEFUL_TYPES}
+    assert stateful == LOCKED_LOGICAL_IDS[role]
+
+
+def test_prod_retains_every_stateful_resource_and_protects_the_stack(synthesized: dict[str, SynthesizedStage]) -> None:
+    prod = synthesized["prod"]
+    resources = prod.template("data")["Resources"]
+    for lid in LOCKED_LOGICAL_IDS["data"]:
+        assert resources[lid]["DeletionPolicy"] == "Retain", lid
+        assert resources[lid]["UpdateReplacePolicy"] == "Retain", lid
+    assert prod.stacks["data"].termination_protection is True
+    assert not any(r["Type"] == "Custom::S3AutoDeleteObjects" for r in resources.values())
+
+
+def test_dev_destroys_stateful_resources_without_protection(synthesized: dict[str, SynthesizedStage]) -> None:
+    dev = synthesized["dev"]
+    resources = dev.template("data")["Resources"]
+    for lid in LOCKED_LOGICAL_IDS["data"]:
+        assert resources[lid]["DeletionPolicy"] == "Delete", lid
+    assert dev.stacks["data"].termination_protection is False
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_lake_lifecycle_comes_from_the_stage_config(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+    synth = synthesized[stage]
+    lake_cfg = synth.config.data_lake
+    bucket = synth.template("data")["Resources"]["DataLakeBucketEF1CCA5A"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"][0]["TransitionInDays"] == lake_cfg.intelligent_tiering_after_days
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == lake_cfg.noncurrent_version_expiration_days
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stateful_resources_carry_the_stage_tags(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+    synth = synthesized[stage]
+    expected = {"stage": stage, "project": "ml-platform", **synth.config.tags}
+    for role, locked in LOCKED_LOGICAL_IDS.items():
+        resources = synth.template(role)["Resources"]
+        for lid in locked:
+            tags = {t["Key"]: t["Value"] for t in resources[lid]["Properties"].get("Tags", [])}
+            assert tags.items() >= expected.items(), lid
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_cfn_lint_is_clean_on_every_template(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+    templates = sorted(Path(synthesized[stage].outdir).glob("*.template.json"))
+    assert len(templates) == len(synthesized[stage].stacks)
+    for path in templates:
+        # Zero errors and zero warnings, in the regions a platform team is most likely to deploy to.
+        matches = lint(path.read_text(), config=ManualArgs(regions=LINT_REGIONS))
+        assert [str(m) for m in matches] == [], path.name
