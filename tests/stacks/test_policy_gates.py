@@ -11,9 +11,9 @@ from aws_cdk import App, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from cfnlint.api import ManualArgs, lint
+
 from ml_platform.compliance import acknowledge, finding_ref
 from ml_platform.data_lake import DataLake, PlatformKey, Zone
-
 from stacks.policy import add_policy_gates
 from tests.conftest import CDK_JSON, STAGES, SynthesizedStage, synth_stage
 
@@ -35,7 +35,9 @@ def violations(outdir: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_synthesizes_with_no_finding(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+def test_every_stage_synthesizes_with_no_finding(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
     """The shared synth ran app.py's gates (a finding would have raised); the report lists no violation."""
     assert report(synthesized[stage].outdir)["pluginReports"] == []
 
@@ -58,7 +60,11 @@ def test_an_unencrypted_bucket_fails_synth_in_every_pack(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
     found = violations(tmp_path)
-    assert {"AwsSolutions-S10", "HIPAA.Security-S3DefaultEncryptionKMS", "NIST.800.53.R5-S3DefaultEncryptionKMS"} <= found
+    assert {
+        "AwsSolutions-S10",
+        "HIPAA.Security-S3DefaultEncryptionKMS",
+        "NIST.800.53.R5-S3DefaultEncryptionKMS",
+    } <= found
 
 
 def lake_with_reader(app: App) -> tuple[DataLake, iam.Role]:
@@ -85,8 +91,12 @@ def test_narrow_acknowledgments_pass(tmp_path: Path) -> None:
     lake, role = lake_with_reader(app)
     policy = role.node.find_child("DefaultPolicy")
     lake.acknowledge_zone_objects(policy, Zone.RAW)
-    acknowledge(policy, "Test role: grant-generated policy of one role only.", "HIPAA.Security-IAMNoInlinePolicy")
-    acknowledge(policy, "Test role: grant-generated policy of one role only.", "NIST.800.53.R5-IAMNoInlinePolicy")
+    acknowledge(
+        policy, "Test role: grant-generated policy of one role only.", "HIPAA.Security-IAMNoInlinePolicy"
+    )
+    acknowledge(
+        policy, "Test role: grant-generated policy of one role only.", "NIST.800.53.R5-IAMNoInlinePolicy"
+    )
     app.synth()  # would raise on any finding
     assert report(tmp_path)["pluginReports"] == []
 
@@ -112,7 +122,9 @@ def test_acknowledgment_needs_a_real_reason() -> None:
 def test_cfn_lint_gate_reports_a_broken_template() -> None:
     """The cfn-lint check used on every stack finds real problems (so a clean result means something)."""
     template = {
-        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"State": 1}}}}
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"VersioningConfiguration": {"State": 1}}}
+        }
     }
     matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1"]))
     assert {m.rule.id for m in matches} >= {"E3002", "E3003"}

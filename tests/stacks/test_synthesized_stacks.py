@@ -1,4 +1,4 @@
-"""Whole-app tests on the one shared synth of every stage: snapshots, logical-ID locks, cfn-lint, stage policy."""
+"""Whole-app tests on the one shared synth of every stage: snapshots, logical-ID locks, cfn-lint."""
 
 from __future__ import annotations
 
@@ -57,13 +57,17 @@ def test_stack_matches_snapshot(
 
 
 @pytest.mark.parametrize(("stage", "role"), stage_roles())
-def test_stateful_logical_ids_are_locked(synthesized: dict[str, SynthesizedStage], stage: str, role: str) -> None:
+def test_stateful_logical_ids_are_locked(
+    synthesized: dict[str, SynthesizedStage], stage: str, role: str
+) -> None:
     resources = synthesized[stage].template(role)["Resources"]
     stateful = {lid: r["Type"] for lid, r in resources.items() if r["Type"] in STATEFUL_TYPES}
     assert stateful == LOCKED_LOGICAL_IDS[role]
 
 
-def test_prod_retains_every_stateful_resource_and_protects_the_stack(synthesized: dict[str, SynthesizedStage]) -> None:
+def test_prod_retains_every_stateful_resource_and_protects_the_stack(
+    synthesized: dict[str, SynthesizedStage],
+) -> None:
     prod = synthesized["prod"]
     resources = prod.template("data")["Resources"]
     for lid in LOCKED_LOGICAL_IDS["data"]:
@@ -82,18 +86,24 @@ def test_dev_destroys_stateful_resources_without_protection(synthesized: dict[st
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_lake_lifecycle_comes_from_the_stage_config(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+def test_lake_lifecycle_comes_from_the_stage_config(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
     synth = synthesized[stage]
     lake_cfg = synth.config.data_lake
     bucket = synth.template("data")["Resources"]["DataLakeBucketEF1CCA5A"]["Properties"]
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["Transitions"][0]["TransitionInDays"] == lake_cfg.intelligent_tiering_after_days
-    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == lake_cfg.noncurrent_version_expiration_days
+    assert (
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == lake_cfg.noncurrent_version_expiration_days
+    )
     assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_stateful_resources_carry_the_stage_tags(synthesized: dict[str, SynthesizedStage], stage: str) -> None:
+def test_stateful_resources_carry_the_stage_tags(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
     synth = synthesized[stage]
     expected = {"stage": stage, "project": "ml-platform", **synth.config.tags}
     for role, locked in LOCKED_LOGICAL_IDS.items():
