@@ -11,6 +11,7 @@ from aws_cdk import App, Environment, Stack, Tags
 from stacks.config import ConfigError, StageConfig, load_stage
 from stacks.data_stack import DataStack
 from stacks.policy import add_policy_gates
+from stacks.training_stack import TrainingStack
 
 
 def build_app(app: App, config: StageConfig) -> dict[str, Stack]:
@@ -20,7 +21,16 @@ def build_app(app: App, config: StageConfig) -> dict[str, Stack]:
     data = DataStack(
         app, f"{prefix}-Data", config=config, env=env, description=f"ML platform ({config.name}): data"
     )
-    stacks: dict[str, Stack] = {"data": data}
+    training = TrainingStack(
+        app,
+        f"{prefix}-Training",
+        config=config,
+        lake_exports=data.lake.export(data.stack_name),
+        env=env,
+        description=f"ML platform ({config.name}): training and tuning pipelines, model registry",
+    )
+    training.add_dependency(data, "imports the lake's exports")
+    stacks: dict[str, Stack] = {"data": data, "training": training}
     for key, value in {"project": "ml-platform", "stage": config.name, **config.tags}.items():
         Tags.of(app).add(key, value)
     return stacks

@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from botocore.loaders import Loader
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -26,6 +29,35 @@ LOG_RETENTION_DAYS = (
 
 # The SageMaker Feature Store feature-name pattern (CreateFeatureGroup FeatureName).
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
+
+
+@cache
+def sagemaker_enum(shape: str) -> tuple[str, ...]:
+    """An enum of botocore's SageMaker service model (e.g. ``TrainingInstanceType``): what the API accepts."""
+    model = Loader().load_service_model("sagemaker", "service-2")
+    return tuple(model["shapes"][shape]["enum"])
+
+
+def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator:
+    """Validates an instance type against the SageMaker API enum ``shape`` (and, optionally, families)."""
+
+    def check(value: str) -> str:
+        allowed = sagemaker_enum(shape)
+        if value not in allowed:
+            raise PydanticCustomError(
+                "not_allowed",
+                "an instance type of the SageMaker API's {shape} enum, e.g. {examples}",
+                {"shape": shape, "examples": ", ".join(allowed[:4])},
+            )
+        if families and not value.startswith(families):
+            raise PydanticCustomError(
+                "not_allowed",
+                "a GPU instance type (families {families})",
+                {"families": ", ".join(f + "*" for f in families)},
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 class ConfigError(ValueError):
@@ -90,6 +122,173 @@ class FeatureStoreConfig(_Model):
         return self
 
 
+# GPU families the training image (PyTorch GPU DLC) is built for.
+GPU_FAMILIES = ("ml.p", "ml.g")
+TrainingInstance = Annotated[str, _instance_type("TrainingInstanceType", GPU_FAMILIES)]
+ProcessingInstance = Annotated[str, _instance_type("ProcessingInstanceType")]
+InferenceInstance = Annotated[str, _instance_type("ProductionVariantInstanceType")]
+TransformInstance = Annotated[str, _instance_type("TransformInstanceType")]
+# SageMaker's limit for MaxRuntimeInSeconds / MaxWaitTimeInSeconds of a training job: 28 days.
+MAX_TRAINING_SECONDS = 28 * 24 * 3600
+
+
+class DatasetConfig(_Model):
+    """The raw dataset the pipelines read: ``raw/<name>/<version>/`` with its manifest.json."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "breast-cancer"
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")] = "v1"
+    num_classes: Annotated[int, Field(ge=2, le=1000)] = 2
+
+
+class ProcessingConfig(_Model):
+    """Preprocessing and evaluation jobs (CPU)."""
+
+    instance_type: ProcessingInstance = "ml.m5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=1)] = 1
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=5 * 24 * 3600)] = 3600
+    train_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.7
+    validation_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.15
+    test_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.15
+    seed: Annotated[int, Field(ge=0)] = 42
+
+    @model_validator(mode="after")
+    def _ratios(self) -> Self:
+        total = self.train_ratio + self.validation_ratio + self.test_ratio
+        if abs(total - 1.0) > 1e-9:
+            raise _fail("train_ratio+validation_ratio+test_ratio", round(total, 12), "a sum of exactly 1")
+        return self
+
+
+class HyperParameters(_Model):
+    """Hyperparameters passed to train.py as ``--<name> <value>``."""
+
+    epochs: Annotated[int, Field(ge=1, le=10000)] = 20
+    batch_size: Annotated[int, Field(ge=1, le=65536)] = 64
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    hidden_units: Annotated[int, Field(ge=1, le=65536)] = 128
+    num_layers: Annotated[int, Field(ge=1, le=64)] = 2
+    weight_decay: Annotated[float, Field(ge=0, le=1)] = 1e-4
+    seed: Annotated[int, Field(ge=0)] = 42
+
+
+class TrainingConfig(_Model):
+    """The training job: GPU managed spot training with checkpoints."""
+
+    instance_type: TrainingInstance = "ml.g5.xlarge"
+    instance_count: Annotated[int, Field(ge=1, le=64)] = 1
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 50
+    use_spot: bool = True
+    checkpoints: bool = True
+    checkpoint_interval_steps: int = 50
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 4 * 3600
+    max_wait_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 8 * 3600
+    max_retry_attempts: Annotated[int, Field(ge=1, le=30)] = 3
+    hyperparameters: HyperParameters = HyperParameters()
+    accuracy_threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
+
+    @model_validator(mode="after")
+    def _spot(self) -> Self:
+        if self.checkpoint_interval_steps <= 0:
+            raise _fail(
+                "checkpoint_interval_steps", self.checkpoint_interval_steps, "a positive number of steps"
+            )
+        if self.use_spot and not self.checkpoints:
+            raise _fail(
+                "checkpoints",
+                self.checkpoints,
+                "true when use_spot is true (a spot interruption without checkpoints restarts from scratch)",
+            )
+        if self.max_wait_seconds < self.max_runtime_seconds:
+            raise _fail(
+                "max_wait_seconds",
+                self.max_wait_seconds,
+                f"at least max_runtime_seconds ({self.max_runtime_seconds}); the spot wait includes it",
+            )
+        return self
+
+
+class ContinuousRange(_Model):
+    min: float
+    max: float
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = "Linear"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min >= self.max:
+            raise _fail("min", self.min, f"less than max ({self.max})")
+        if self.scaling == "Logarithmic" and self.min <= 0:
+            raise _fail("min", self.min, "greater than 0 with Logarithmic scaling")
+        if self.scaling == "ReverseLogarithmic" and not (self.min >= 0 and self.max < 1):
+            raise _fail("min/max", [self.min, self.max], "0 <= min < max < 1 with ReverseLogarithmic scaling")
+        return self
+
+
+class IntegerRange(_Model):
+    min: int
+    max: int
+    scaling: Literal["Auto", "Linear", "Logarithmic"] = "Linear"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min >= self.max:
+            raise _fail("min", self.min, f"less than max ({self.max})")
+        if self.scaling == "Logarithmic" and self.min <= 0:
+            raise _fail("min", self.min, "greater than 0 with Logarithmic scaling")
+        return self
+
+
+class TuningRanges(_Model):
+    learning_rate: ContinuousRange = ContinuousRange(min=1e-4, max=1e-1, scaling="Logarithmic")
+    batch_size: IntegerRange = IntegerRange(min=32, max=256)
+    dropout: ContinuousRange = ContinuousRange(min=0.1, max=0.5)
+    hidden_units: IntegerRange = IntegerRange(min=64, max=512)
+
+    @model_validator(mode="after")
+    def _log_learning_rate(self) -> Self:
+        if self.learning_rate.scaling != "Logarithmic":
+            raise _fail(
+                "learning_rate.scaling",
+                self.learning_rate.scaling,
+                "'Logarithmic' (learning rates span decades)",
+            )
+        return self
+
+
+class TuningConfig(_Model):
+    """The hyperparameter tuning job (its trials use TrainingConfig's instance, spot and checkpoints)."""
+
+    strategy: Literal["Bayesian", "Random", "Hyperband"] = "Bayesian"
+    max_jobs: Annotated[int, Field(ge=1, le=750)] = 50
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 5
+    early_stopping: Literal["Auto", "Off"] = "Auto"
+    ranges: TuningRanges = TuningRanges()
+
+    @model_validator(mode="after")
+    def _parallel(self) -> Self:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise _fail("max_parallel_jobs", self.max_parallel_jobs, f"at most max_jobs ({self.max_jobs})")
+        if self.strategy == "Hyperband" and self.early_stopping != "Off":
+            raise _fail(
+                "early_stopping",
+                self.early_stopping,
+                "'Off' with the Hyperband strategy (it stops early itself)",
+            )
+        return self
+
+
+class RegistryConfig(_Model):
+    """What a registered model package declares it can be deployed on."""
+
+    inference_instance_types: Annotated[tuple[InferenceInstance, ...], Field(min_length=1)] = (
+        "ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge",
+    )  # fmt: skip
+    transform_instance_types: Annotated[tuple[TransformInstance, ...], Field(min_length=1)] = (
+        "ml.m5.xlarge",
+    )
+
+
 class StageConfig(_Model):
     """Everything one stage (e.g. dev, prod) of the platform is built from."""
 
@@ -103,6 +302,11 @@ class StageConfig(_Model):
     tags: Mapping[str, str] = Field(default_factory=dict)
     data_lake: DataLakeConfig = DataLakeConfig()
     feature_store: FeatureStoreConfig
+    dataset: DatasetConfig = DatasetConfig()
+    processing: ProcessingConfig = ProcessingConfig()
+    training: TrainingConfig = TrainingConfig()
+    tuning: TuningConfig = TuningConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @model_validator(mode="after")
     def _check_stage(self) -> Self:

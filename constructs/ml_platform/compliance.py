@@ -8,6 +8,8 @@ AwsSolutions-IAM5, the exact finding (``AwsSolutions-IAM5[Resource::<Bucket.Arn>
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
@@ -44,6 +46,48 @@ def finding_ref(resource: IConstruct, attribute: str = "Arn") -> str:
         )
     stack = Stack.of(element)
     return f"<{stack.resolve(stack.get_logical_id(element))}.{attribute}>"
+
+
+def render_finding(node: object) -> str:
+    """How cdk-nag renders a resolved policy value in a granular finding.
+
+    ``Ref`` becomes ``<Name>``, ``Fn::GetAtt`` ``<LogicalId.Attribute>``, ``Fn::Join`` is joined,
+    ``Fn::ImportValue`` of a literal is the export name, any other intrinsic its compact JSON.
+    """
+
+    def render(node: object) -> str:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict) and len(node) == 1:
+            ((fn, arg),) = node.items()
+            if fn == "Ref":
+                return f"<{arg}>"
+            if fn == "Fn::GetAtt":
+                return f"<{arg[0]}.{arg[1]}>"
+            if fn == "Fn::Join":
+                return str(arg[0]).join(render(part) for part in arg[1])
+            if fn == "Fn::ImportValue" and isinstance(arg, str):
+                return arg
+            if fn.startswith("Fn::"):
+                return json.dumps(node, separators=(",", ":"))
+        raise ValueError(f"value: got {node!r}; allowed: strings and CloudFormation intrinsics")
+
+    return render(node)
+
+
+def finding_text(scope: IConstruct, value: str) -> str:
+    """``value`` as cdk-nag renders it in a finding on a resource of ``scope``'s stack.
+
+    References to other stacks must be explicit imports (``Fn.import_value``): an automatic
+    cross-stack reference only takes its final form during synthesis, after acknowledgments are read.
+    """
+    return render_finding(Stack.of(scope).resolve(value))
+
+
+def acknowledge_resources(policy: IConstruct, reason: str, *resources: str) -> None:
+    """Acknowledge AwsSolutions-IAM5 for exactly these policy resources (rendered as cdk-nag does)."""
+    findings = (f"AwsSolutions-IAM5[Resource::{finding_text(policy, r)}]" for r in resources)
+    acknowledge(policy, reason, *findings)
 
 
 REPLICATION_REASON = (

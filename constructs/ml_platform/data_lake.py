@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from ml_platform.compliance import REPLICATION_REASON, REPLICATION_RULES, acknowledge, finding_ref
+from ml_platform.compliance import REPLICATION_REASON, REPLICATION_RULES, acknowledge, acknowledge_resources
 
 
 class Zone(StrEnum):
@@ -144,6 +145,72 @@ class DataLake(Construct):
             "HIPAA.Security-S3DefaultEncryptionKMS",
             "NIST.800.53.R5-S3DefaultEncryptionKMS",
         )
+        self.access = LakeAccess(bucket=self.bucket, key=key)
+
+    def s3_uri(self, zone: Zone, *parts: str) -> str:
+        """``s3://<bucket>/<zone>/<parts...>`` (a token until deploy)."""
+        return self.access.s3_uri(zone, *parts)
+
+    def object_arn(self, zone: Zone) -> str:
+        return self.access.object_arn(zone)
+
+    def grant_read(self, grantee: iam.IGrantable, *zones: Zone) -> None:
+        self.access.grant_read(grantee, *zones)
+
+    def grant_read_write(self, grantee: iam.IGrantable, *zones: Zone) -> None:
+        self.access.grant_read_write(grantee, *zones)
+
+    def acknowledge_zone_objects(self, policy: IConstruct, *zones: Zone) -> None:
+        self.access.acknowledge_zone_objects(policy, *zones)
+
+    def export(self, export_prefix: str) -> LakeExports:
+        """Explicit CloudFormation exports of the bucket and key, for stacks that read and write the lake.
+
+        Explicit exports (rather than automatic cross-stack references) keep the contract between the
+        stateful data stack and its consumers stable and visible, and let cdk-nag findings on consumer
+        policies be acknowledged exactly (their text is known when the consumer is built).
+        """
+        exports = LakeExports(
+            bucket_name=f"{export_prefix}:LakeBucketName",
+            bucket_arn=f"{export_prefix}:LakeBucketArn",
+            key_arn=f"{export_prefix}:LakeKeyArn",
+        )
+        CfnOutput(self, "BucketNameExport", value=self.bucket.bucket_name, export_name=exports.bucket_name)
+        CfnOutput(self, "BucketArnExport", value=self.bucket.bucket_arn, export_name=exports.bucket_arn)
+        CfnOutput(self, "KeyArnExport", value=self.key.key_arn, export_name=exports.key_arn)
+        return exports
+
+
+@dataclass(frozen=True)
+class LakeExports:
+    """The export names of a :class:`DataLake` (see :meth:`DataLake.export`)."""
+
+    bucket_name: str
+    bucket_arn: str
+    key_arn: str
+
+
+class LakeAccess:
+    """Zone-scoped access to a lake bucket and its key: exact actions, one prefix per zone.
+
+    Built by :class:`DataLake` for its own stack, or by :meth:`from_exports` in a consumer stack.
+    """
+
+    def __init__(self, *, bucket: s3.IBucket, key: kms.IKey) -> None:
+        self.bucket = bucket
+        self.key = key
+
+    @classmethod
+    def from_exports(cls, scope: Construct, id_: str, exports: LakeExports) -> LakeAccess:
+        key = kms.Key.from_key_arn(scope, f"{id_}Key", Fn.import_value(exports.key_arn))
+        bucket = s3.Bucket.from_bucket_attributes(
+            scope,
+            f"{id_}Bucket",
+            bucket_arn=Fn.import_value(exports.bucket_arn),
+            bucket_name=Fn.import_value(exports.bucket_name),
+            encryption_key=key,
+        )
+        return cls(bucket=bucket, key=key)
 
     def s3_uri(self, zone: Zone, *parts: str) -> str:
         """``s3://<bucket>/<zone>/<parts...>`` (a token until deploy). Ends in '/' when the last part does."""
@@ -176,12 +243,11 @@ class DataLake(Construct):
 
         Granting a zone means granting every object key under its prefix; that wildcard is the zone.
         """
-        ref = finding_ref(self.bucket)
-        acknowledge(
+        acknowledge_resources(
             policy,
             "Access is scoped to the object keys under one lake zone prefix; the keys are unknown at deploy "
             "time.",
-            *(f"AwsSolutions-IAM5[Resource::{ref}/{zone.prefix}*]" for zone in zones),
+            *(self.object_arn(zone) for zone in zones),
         )
 
     def _grant_list(self, grantee: iam.IGrantable, zones: tuple[Zone, ...]) -> None:

@@ -10,6 +10,8 @@ Usage::
 
     uri = image_uri(self, Image.PYTORCH_TRAINING_GPU)   # training jobs
     uri = image_uri(self, Image.PYTORCH_TRAINING_CPU)   # processing / evaluation jobs
+    uri = image_uri(self, Image.PYTORCH_INFERENCE_GPU)  # models: real-time endpoints, batch transform
+    uri = image_uri(self, Image.PYTORCH_INFERENCE_CPU)  # models on CPU instances, serverless endpoints
 
 In a stack with a concrete region the result is the literal URI of that region. In an environment-agnostic
 stack (region is a token) it is ``Fn::FindInMap`` on ``AWS::Region`` into a ``CfnMapping`` holding every
@@ -52,30 +54,41 @@ class Image(StrEnum):
     """AWS PyTorch training Deep Learning Container, GPU: training jobs."""
     PYTORCH_TRAINING_CPU = "pytorch-training-cpu"
     """Same image family, CPU: processing / evaluation jobs (torch + numpy, no GPU)."""
+    PYTORCH_INFERENCE_GPU = "pytorch-inference-gpu"
+    """AWS PyTorch inference Deep Learning Container (TorchServe), GPU: SageMaker models on GPU instances."""
+    PYTORCH_INFERENCE_CPU = "pytorch-inference-cpu"
+    """Same image family, CPU: SageMaker models on CPU instances (serverless endpoints are CPU only)."""
 
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image of the table: ECR repository and tag, and the full URI per region."""
+    """One image of the table: SageMaker image scope (``"training"`` / ``"inference"``), processor, ECR
+    repository and tag, and the full URI per region."""
 
     key: Image
     processor: str
     repository: str
     tag: str
     uris: Mapping[str, str]
+    image_scope: str
 
 
 @dataclass(frozen=True)
 class ImageTable:
-    """The generated table: provenance, framework metadata and the images."""
+    """The generated table: provenance, framework metadata and the images (the image scope is per image,
+    :attr:`ImageSpec.image_scope`)."""
 
     sdk_package: str
     sdk_version: str
     framework: str
     framework_version: str
     py_version: str
-    image_scope: str
     images: Mapping[Image, ImageSpec]
+
+    @property
+    def image_scopes(self) -> tuple[str, ...]:
+        """The distinct image scopes of the table's images, sorted (``("inference", "training")``)."""
+        return tuple(sorted({spec.image_scope for spec in self.images.values()}))
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -90,11 +103,13 @@ class UnknownRegionError(ValueError):
     def __init__(self, region: str, image: Image) -> None:
         self.region = region
         self.image = image
-        known = ", ".join(sorted(IMAGE_TABLE.images[image].uris))
+        spec = IMAGE_TABLE.images[image]
+        known = ", ".join(sorted(spec.uris))
         super().__init__(
             f"Region {region!r} is unknown to the image table (ml_platform/{TABLE_RESOURCE}) for image "
             f"{image.value!r} ({IMAGE_TABLE.framework} {IMAGE_TABLE.framework_version} "
-            f"{IMAGE_TABLE.py_version}, from {IMAGE_TABLE.sdk_package}=={IMAGE_TABLE.sdk_version}). "
+            f"{IMAGE_TABLE.py_version} {spec.image_scope}, from "
+            f"{IMAGE_TABLE.sdk_package}=={IMAGE_TABLE.sdk_version}). "
             f"Known regions: {known}. If a newer SDK knows this region, bump it and run "
             "scripts/gen_image_uris.py."
         )
@@ -119,6 +134,7 @@ def _parse_table(raw: Mapping[str, Any]) -> ImageTable:
             repository=str(entry["repository"]),
             tag=str(entry["tag"]),
             uris=MappingProxyType(uris),
+            image_scope=str(entry["image_scope"]),
         )
     return ImageTable(
         sdk_package=str(raw["sdk"]["package"]),
@@ -126,7 +142,6 @@ def _parse_table(raw: Mapping[str, Any]) -> ImageTable:
         framework=str(raw["framework"]),
         framework_version=str(raw["framework_version"]),
         py_version=str(raw["py_version"]),
-        image_scope=str(raw["image_scope"]),
         images=MappingProxyType(images),
     )
 

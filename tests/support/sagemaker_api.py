@@ -194,8 +194,9 @@ _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
 class _TemplateRenderer:
-    def __init__(self, template: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], imports: Mapping[str, Any] | None = None) -> None:
         self.template = template
+        self.imports: Mapping[str, Any] = imports or {}
         self.resources: Mapping[str, Any] = template.get("Resources") or {}
         self.parameters: Mapping[str, Any] = template.get("Parameters") or {}
         self._in_progress: set[str] = set()  # logical ids whose name is being rendered (cycle guard)
@@ -355,7 +356,16 @@ class _TemplateRenderer:
             raise TemplateRenderError("Fn::Split delimiter must not be empty")
         return self._string(arg[1], "Fn::Split source").split(delimiter)
 
+    def import_value(self, arg: Any) -> Any:
+        name = self._string(arg, "Fn::ImportValue export name")
+        if name not in self.imports:
+            raise TemplateRenderError(
+                f"Fn::ImportValue {name!r}: no such export among the given imports ({sorted(self.imports)})"
+            )
+        return self.imports[name]
+
     _INTRINSICS: ClassVar[dict[str, Callable[[_TemplateRenderer, Any], Any]]] = {
+        "Fn::ImportValue": import_value,
         "Fn::Join": join,
         "Fn::GetAtt": get_att,
         "Fn::Sub": sub,
@@ -365,7 +375,9 @@ class _TemplateRenderer:
     }
 
 
-def render_template_value(template: dict[str, Any], value: Any) -> Any:
+def render_template_value(
+    template: dict[str, Any], value: Any, imports: Mapping[str, Any] | None = None
+) -> Any:
     """Resolve the CloudFormation intrinsics in ``value`` (taken from ``template``) to concrete values.
 
     Supports ``Ref`` (resources, pseudo parameters, template parameters with a ``Default``),
@@ -373,13 +385,33 @@ def render_template_value(template: dict[str, Any], value: Any) -> Any:
     Resources render as placeholders shaped like their physical ids (a bucket name, a role ARN in account
     ``123456789012``, a KMS key ARN in ``us-east-1`` ...), using the resource's explicit name property
     when it has one. Unknown intrinsics, resource types and (type, attribute) pairs raise
-    :class:`TemplateRenderError` rather than guess.
+    :class:`TemplateRenderError` rather than guess. ``Fn::ImportValue`` of a literal export name takes its
+    value from ``imports`` (see :func:`template_exports`); an export missing there raises.
     """
-    return _TemplateRenderer(template).render(value)
+    return _TemplateRenderer(template, imports).render(value)
 
 
-def pipeline_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Logical id -> parsed pipeline definition of every ``AWS::SageMaker::Pipeline`` in ``template``."""
+def template_exports(template: dict[str, Any]) -> dict[str, Any]:
+    """Export name -> rendered value of every exported output of ``template`` (for consumers' imports)."""
+    exports: dict[str, Any] = {}
+    for output_id, output in (template.get("Outputs") or {}).items():
+        export = output.get("Export")
+        if export is None:
+            continue
+        name = render_template_value(template, export.get("Name"))
+        if not isinstance(name, str):
+            raise TemplateRenderError(f"output {output_id}: export name must render to a string")
+        exports[name] = render_template_value(template, output.get("Value"))
+    return exports
+
+
+def pipeline_definitions(
+    template: dict[str, Any], imports: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Logical id -> parsed pipeline definition of every ``AWS::SageMaker::Pipeline`` in ``template``.
+
+    ``imports`` resolves ``Fn::ImportValue`` (export name -> value, e.g. from :func:`template_exports`).
+    """
     definitions: dict[str, dict[str, Any]] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::SageMaker::Pipeline":
@@ -392,7 +424,7 @@ def pipeline_definitions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
             )
         if "PipelineDefinitionBody" not in definition:
             raise TemplateRenderError(f"{logical_id}: PipelineDefinition has no PipelineDefinitionBody")
-        body = render_template_value(template, definition["PipelineDefinitionBody"])
+        body = render_template_value(template, definition["PipelineDefinitionBody"], imports)
         if not isinstance(body, str):
             raise TemplateRenderError(f"{logical_id}: PipelineDefinitionBody must render to a string")
         try:

@@ -1,0 +1,202 @@
+"""The SageMaker execution role of the pipelines and of the jobs they start."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, Aws, Fn, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ml_platform.compliance import acknowledge, acknowledge_inline_policy, acknowledge_resources
+from ml_platform.data_lake import LakeAccess, Zone
+
+# Job types a SageMaker pipeline of this platform creates, as IAM resource types.
+JOB_RESOURCE_TYPES = ("processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job")
+
+
+class SageMakerExecutionRole(Construct):
+    """One role that SageMaker Pipelines assumes to run a pipeline and passes to the jobs it starts.
+
+    Grants, all exact actions:
+
+    * the lake: read ``read_zones``, read/write ``write_zones`` (never delete), and the stage key;
+    * the job lifecycle (create/describe/stop, tags) on job ARNs of this account and region;
+    * ``iam:PassRole`` on itself, only to SageMaker;
+    * registering model packages into ``model_package_group_arns``;
+    * pulling the framework images from their ECR repositories, writing job logs and metrics.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        lake: LakeAccess,
+        read_zones: Sequence[Zone],
+        write_zones: Sequence[Zone],
+        image_uris: Sequence[str],
+        model_package_group_names: Sequence[str],
+        code_bucket_arn: str,
+        code_object_arn: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="SageMaker pipelines and the processing/training/tuning jobs they start",
+        )
+        role = self.role
+        if read_zones:
+            lake.grant_read(role, *read_zones)
+        if write_zones:
+            lake.grant_read_write(role, *write_zones)
+
+        # The code bundle is a CDK asset in the bootstrap bucket: read exactly that object.
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[code_object_arn]))
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[code_bucket_arn]))
+
+        stack = Stack.of(self)
+        self.job_arns = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+            for kind in JOB_RESOURCE_TYPES
+        ]
+        group_arns = [
+            stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=name)
+            for name in model_package_group_names
+        ]
+        self.package_arns = [
+            stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*")
+            for name in model_package_group_names
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PipelineJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateHyperParameterTuningJob",
+                    "sagemaker:DescribeHyperParameterTuningJob",
+                    "sagemaker:StopHyperParameterTuningJob",
+                    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+                    "sagemaker:CreateTransformJob",
+                    "sagemaker:DescribeTransformJob",
+                    "sagemaker:StopTransformJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=self.job_arns,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RegisterModels",
+                actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
+                resources=group_arns,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RegisteredPackages",
+                actions=[
+                    "sagemaker:CreateModelPackage",
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:AddTags",
+                ],
+                resources=self.package_arns,
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassOnlyThisRoleToSageMaker",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+
+        # Framework images: the DLC account differs per region, so derive each repository ARN from its URI
+        # (<account>.dkr.ecr.<region>.<domain>/<repository>:<tag>); works for literal and mapped URIs.
+        repositories = sorted({self._repository_arn(uri) for uri in image_uris})
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullFrameworkImages",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=repositories,
+            )
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        self.log_group_arn = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[self.log_group_arn, f"{self.log_group_arn}:log-stream:*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        self._acknowledge(lake, read_zones, write_zones)
+
+    @staticmethod
+    def _repository_arn(uri: str) -> str:
+        host_and_path = Fn.split("/", uri, 2)
+        host = Fn.select(0, host_and_path)
+        repository = Fn.select(0, Fn.split(":", Fn.select(1, host_and_path), 2))
+        account = Fn.select(0, Fn.split(".", host))
+        return Fn.join(
+            "", ["arn:", Aws.PARTITION, ":ecr:", Aws.REGION, ":", account, ":repository/", repository]
+        )
+
+    def _acknowledge(self, lake: LakeAccess, read_zones: Sequence[Zone], write_zones: Sequence[Zone]) -> None:
+        policy = self.role.node.find_child("DefaultPolicy")
+        acknowledge_inline_policy(policy)
+        lake.acknowledge_zone_objects(policy, *read_zones, *write_zones)
+        acknowledge_resources(
+            policy,
+            "SageMaker Pipelines names every job it starts at run time; the grant is limited to this "
+            "account, region and the job types the pipelines create.",
+            *self.job_arns,
+        )
+        acknowledge_resources(
+            policy,
+            "Model package versions are created at run time inside this stage's model package groups only.",
+            *self.package_arns,
+        )
+        acknowledge(
+            policy,
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; "
+            "PutMetricData is limited to SageMaker's namespaces by a cloudwatch:namespace condition.",
+            "AwsSolutions-IAM5[Resource::*]",
+        )
+        acknowledge_resources(
+            policy,
+            "SageMaker jobs create their own log group and one log stream per instance under "
+            "/aws/sagemaker/; their names are generated at run time.",
+            self.log_group_arn,
+            f"{self.log_group_arn}:log-stream:*",
+        )
