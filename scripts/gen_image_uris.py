@@ -19,19 +19,31 @@ import json
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SDK_PACKAGE = "sagemaker-core"
 FRAMEWORK = "pytorch"
-# Newest PyTorch 2.x training image that the SDK's config lists with py311 (for both cpu and gpu).
+# Newest PyTorch 2.x version that the SDK's config lists with py311 for both the training and the inference
+# image scopes (each for both cpu and gpu).
 FRAMEWORK_VERSION = "2.5.1"
 PY_VERSION = "py311"
-IMAGE_SCOPE = "training"
-# Image key -> (processor, an instance type of that processor handed to the SDK, which derives the tag's
-# processor from the instance type).
-IMAGES: dict[str, tuple[str, str]] = {
-    "pytorch-training-gpu": ("gpu", "ml.g5.xlarge"),
-    "pytorch-training-cpu": ("cpu", "ml.m5.xlarge"),
+
+
+class ImageSource(NamedTuple):
+    """What the SDK is asked for one image of the table."""
+
+    image_scope: str
+    processor: str
+    instance_type: str
+    """An instance type of ``processor``: the SDK derives the tag's processor from the instance type."""
+
+
+# Image key (an ``ml_platform.images.Image`` value) -> what the SDK is asked for it.
+IMAGES: dict[str, ImageSource] = {
+    "pytorch-training-gpu": ImageSource("training", "gpu", "ml.g5.xlarge"),
+    "pytorch-training-cpu": ImageSource("training", "cpu", "ml.m5.xlarge"),
+    "pytorch-inference-gpu": ImageSource("inference", "gpu", "ml.g5.xlarge"),
+    "pytorch-inference-cpu": ImageSource("inference", "cpu", "ml.m5.xlarge"),
 }
 
 OUTPUT = Path(__file__).resolve().parent.parent / "constructs" / "ml_platform" / "image_uris.json"
@@ -41,13 +53,15 @@ def build_table() -> dict[str, Any]:
     """Asks the SDK for every image's URI in every region its config lists for the pinned version."""
     from sagemaker.core import image_uris  # slow import, hence here and not at module level
 
-    version_config = image_uris.config_for_framework(FRAMEWORK)[IMAGE_SCOPE]["versions"][FRAMEWORK_VERSION]
-    if PY_VERSION not in version_config.get("py_versions", []):
-        raise SystemExit(f"{FRAMEWORK} {FRAMEWORK_VERSION} has no {PY_VERSION} image in {SDK_PACKAGE}")
-    regions = sorted(version_config["registries"])
-
+    framework_config = image_uris.config_for_framework(FRAMEWORK)
     images: dict[str, Any] = {}
-    for key, (processor, instance_type) in IMAGES.items():
+    for key, (image_scope, processor, instance_type) in IMAGES.items():
+        version_config = framework_config[image_scope]["versions"].get(FRAMEWORK_VERSION)
+        if version_config is None or PY_VERSION not in version_config.get("py_versions", []):
+            raise SystemExit(
+                f"{key}: {FRAMEWORK} {FRAMEWORK_VERSION} has no {PY_VERSION} {image_scope} image in "
+                f"{SDK_PACKAGE}"
+            )
         uris = {
             region: image_uris.retrieve(
                 framework=FRAMEWORK,
@@ -55,9 +69,9 @@ def build_table() -> dict[str, Any]:
                 version=FRAMEWORK_VERSION,
                 py_version=PY_VERSION,
                 instance_type=instance_type,
-                image_scope=IMAGE_SCOPE,
+                image_scope=image_scope,
             )
-            for region in regions
+            for region in sorted(version_config["registries"])
         }
         repo_tags = {uri.split("/", 1)[1] for uri in uris.values()}
         if len(repo_tags) != 1:
@@ -66,6 +80,7 @@ def build_table() -> dict[str, Any]:
         if f"-{processor}-" not in f"-{tag}-":
             raise SystemExit(f"{key}: the SDK's tag {tag!r} is not a {processor} image")
         images[key] = {
+            "image_scope": image_scope,
             "processor": processor,
             "repository": repository,
             "tag": tag,
@@ -78,7 +93,6 @@ def build_table() -> dict[str, Any]:
         "framework": FRAMEWORK,
         "framework_version": FRAMEWORK_VERSION,
         "py_version": PY_VERSION,
-        "image_scope": IMAGE_SCOPE,
         "images": images,
     }
 

@@ -32,8 +32,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLE_PATH = ROOT / "constructs" / "ml_platform" / "image_uris.json"
 GENERATOR_PATH = ROOT / "scripts" / "gen_image_uris.py"
 
-# An instance type per processor, as the SDK derives the image's processor from it.
-SDK_INSTANCE_TYPES = {Image.PYTORCH_TRAINING_GPU: "ml.g5.xlarge", Image.PYTORCH_TRAINING_CPU: "ml.m5.xlarge"}
+# What each image is, written out independently of the generator: its SageMaker image scope, and an instance
+# type of its processor (the SDK derives the image's processor from the instance type).
+SDK_REQUESTS: dict[Image, tuple[str, str]] = {
+    Image.PYTORCH_TRAINING_GPU: ("training", "ml.g5.xlarge"),
+    Image.PYTORCH_TRAINING_CPU: ("training", "ml.m5.xlarge"),
+    Image.PYTORCH_INFERENCE_GPU: ("inference", "ml.g5.xlarge"),
+    Image.PYTORCH_INFERENCE_CPU: ("inference", "ml.m5.xlarge"),
+}
 
 
 def _load_generator() -> ModuleType:
@@ -64,7 +70,7 @@ def sdk_image_uris() -> Iterator[Any]:
     from sagemaker.core import common_utils, image_uris
 
     with pytest.MonkeyPatch.context() as patch:
-        # Every retrieve() re-parses botocore's endpoint data (~0.1 s each, 2 x 2 x 38 calls here); the
+        # Every retrieve() re-parses botocore's endpoint data (~0.1 s each, 2 x 4 x 38 calls here); the
         # resolver is built from static data, so caching it changes no result, only the test's runtime.
         resolver = getattr(common_utils, "_botocore_resolver", None)
         if resolver is not None:
@@ -81,26 +87,34 @@ def test_committed_table_is_what_the_generator_writes_now(sdk_image_uris: Any) -
     )
 
 
+def test_every_image_has_an_sdk_request() -> None:
+    assert set(SDK_REQUESTS) == set(Image)
+    assert set(IMAGE_TABLE.images) == set(Image)
+
+
 @pytest.mark.slow
-def test_every_region_and_image_of_the_table_equals_sdk_retrieve(sdk_image_uris: Any) -> None:
-    """Independent of the generator's code: same regions as the SDK's config, same URI per region."""
-    versions = sdk_image_uris.config_for_framework("pytorch")["training"]["versions"]
+@pytest.mark.parametrize("image", list(Image))
+def test_every_region_of_the_image_equals_sdk_retrieve(sdk_image_uris: Any, image: Image) -> None:
+    """Independent of the generator's code: same scope, same regions as the SDK's config for that scope, same
+    URI per region."""
+    image_scope, instance_type = SDK_REQUESTS[image]
+    spec = IMAGE_TABLE.images[image]
+    assert spec.image_scope == image_scope
+    versions = sdk_image_uris.config_for_framework("pytorch")[image_scope]["versions"]
     version_config = versions[IMAGE_TABLE.framework_version]
     assert IMAGE_TABLE.py_version in version_config["py_versions"]
     sdk_regions = set(version_config["registries"])
-    for image, instance_type in SDK_INSTANCE_TYPES.items():
-        table_uris = IMAGE_TABLE.images[image].uris
-        assert set(table_uris) == sdk_regions, image
-        for region in sorted(sdk_regions):
-            sdk_uri = sdk_image_uris.retrieve(
-                framework="pytorch",
-                region=region,
-                version=IMAGE_TABLE.framework_version,
-                py_version=IMAGE_TABLE.py_version,
-                instance_type=instance_type,
-                image_scope="training",
-            )
-            assert table_uris[region] == sdk_uri, (image, region)
+    assert set(spec.uris) == sdk_regions
+    for region in sorted(sdk_regions):
+        sdk_uri = sdk_image_uris.retrieve(
+            framework="pytorch",
+            region=region,
+            version=IMAGE_TABLE.framework_version,
+            py_version=IMAGE_TABLE.py_version,
+            instance_type=instance_type,
+            image_scope=image_scope,
+        )
+        assert spec.uris[region] == sdk_uri, region
 
 
 @pytest.mark.slow
@@ -147,6 +161,31 @@ def test_table_records_the_installed_sdk_version() -> None:
             Image.PYTORCH_TRAINING_CPU,
             "626614931356.dkr.ecr.af-south-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311",
         ),
+        (
+            "us-east-1",
+            Image.PYTORCH_INFERENCE_GPU,
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-gpu-py311",
+        ),
+        (
+            "us-east-1",
+            Image.PYTORCH_INFERENCE_CPU,
+            "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+        ),
+        (
+            "cn-northwest-1",
+            Image.PYTORCH_INFERENCE_GPU,
+            "727897471807.dkr.ecr.cn-northwest-1.amazonaws.com.cn/pytorch-inference:2.5.1-gpu-py311",
+        ),
+        (
+            "us-gov-west-1",
+            Image.PYTORCH_INFERENCE_CPU,
+            "442386744353.dkr.ecr.us-gov-west-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+        ),
+        (
+            "af-south-1",
+            Image.PYTORCH_INFERENCE_GPU,
+            "626614931356.dkr.ecr.af-south-1.amazonaws.com/pytorch-inference:2.5.1-gpu-py311",
+        ),
     ],
 )
 def test_concrete_region_gives_the_literal_uri(region: str, image: Image, expected: str) -> None:
@@ -157,45 +196,54 @@ def test_concrete_region_gives_the_literal_uri(region: str, image: Image, expect
     assert "Mappings" not in template.to_json()
 
 
-def test_scope_deep_in_the_tree_uses_its_stack_and_accepts_the_string_key() -> None:
+@pytest.mark.parametrize("image", list(Image))
+def test_scope_deep_in_the_tree_uses_its_stack_and_accepts_the_string_key(image: Image) -> None:
     stack = _stack("ap-southeast-2")
     nested = ssm.StringParameter(stack, "Param", string_value="x")
-    assert image_uri(nested, "pytorch-training-gpu") == image_uri_for_region(
-        "ap-southeast-2", Image.PYTORCH_TRAINING_GPU
-    )
+    assert image_uri(nested, image.value) == image_uri_for_region("ap-southeast-2", image)
+    assert image_uri(nested, image.value) == IMAGE_TABLE.images[image].uris["ap-southeast-2"]
 
 
 # (c) Unknown region / image: a clear error.
 
 
-def test_unknown_region_raises_naming_the_region() -> None:
+@pytest.mark.parametrize("image", [Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_INFERENCE_CPU])
+def test_unknown_region_raises_naming_the_region(image: Image) -> None:
     stack = _stack("xx-moon-1")
     with pytest.raises(UnknownRegionError, match=r"'xx-moon-1' is unknown to the image table") as info:
-        image_uri(stack, Image.PYTORCH_TRAINING_GPU)
-    assert isinstance(info.value, ValueError)
-    assert info.value.region == "xx-moon-1"
-    assert "us-east-1" in str(info.value)  # lists the known regions
+        image_uri(stack, image)
+    error: UnknownRegionError = info.value
+    assert error.region == "xx-moon-1"
+    assert error.image is image
+    assert isinstance(error, ValueError)
+    message = str(info.value)
+    assert "us-east-1" in message  # lists the known regions
+    assert repr(image.value) in message
+    assert IMAGE_TABLE.images[image].image_scope in message
 
 
-def test_unknown_image_raises() -> None:
-    with pytest.raises(ValueError, match="Unknown image 'pytorch-inference-gpu'"):
-        image_uri(_stack("us-east-1"), "pytorch-inference-gpu")
+@pytest.mark.parametrize(
+    "name", ["pytorch-inference-neuron", "tensorflow-inference-gpu", "pytorch-inference"]
+)
+def test_unknown_image_raises(name: str) -> None:
+    with pytest.raises(ValueError, match=f"Unknown image '{name}'") as info:
+        image_uri(_stack("us-east-1"), name)
+    assert "'pytorch-inference-cpu'" in str(info.value)  # lists the known images
 
 
 # (d) Environment-agnostic stack: Fn::FindInMap on AWS::Region into one mapping per stack and image.
 
 
-def test_env_agnostic_stack_maps_every_region_and_finds_in_map_on_aws_region() -> None:
+@pytest.mark.parametrize("image", list(Image))
+def test_env_agnostic_stack_maps_every_region_and_finds_in_map_on_aws_region(image: Image) -> None:
     stack = _stack()
-    _use(stack, Image.PYTORCH_TRAINING_GPU, "Uri")
+    _use(stack, image, "Uri")
     template = Template.from_stack(stack).to_json()
 
-    name = mapping_id(Image.PYTORCH_TRAINING_GPU)
+    name = mapping_id(image)
     assert list(template["Mappings"]) == [name]
     mapping = template["Mappings"][name]
-    expected = {
-        region: {"uri": uri} for region, uri in IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].uris.items()
-    }
+    expected = {region: {"uri": uri} for region, uri in IMAGE_TABLE.images[image].uris.items()}
     assert mapping == expected
     assert all(re.fullmatch(r"[A-Za-z0-9.-]+", key) for key in mapping), "CloudFormation mapping key rules"
     assert re.fullmatch(r"[A-Za-z0-9]+", name)
@@ -209,10 +257,15 @@ def test_env_agnostic_calls_reuse_one_mapping_per_image_and_stack() -> None:
     first = _use(stack, Image.PYTORCH_TRAINING_GPU, "Gpu1")
     second = _use(stack, Image.PYTORCH_TRAINING_GPU, "Gpu2")
     _use(stack, Image.PYTORCH_TRAINING_CPU, "Cpu")
+    third = _use(stack, Image.PYTORCH_INFERENCE_GPU, "InfGpu1")
+    fourth = _use(stack, Image.PYTORCH_INFERENCE_GPU, "InfGpu2")
     assert stack.resolve(first) == stack.resolve(second)
+    assert stack.resolve(third) == stack.resolve(fourth)
+    assert stack.resolve(first) != stack.resolve(third)
 
     template = Template.from_stack(stack).to_json()
-    assert sorted(template["Mappings"]) == sorted(mapping_id(image) for image in Image)
+    used = [Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_TRAINING_CPU, Image.PYTORCH_INFERENCE_GPU]
+    assert sorted(template["Mappings"]) == sorted(mapping_id(image) for image in used)
     values = {
         key: res["Properties"]["Value"]["Fn::FindInMap"][0] for key, res in template["Resources"].items()
     }
@@ -220,19 +273,43 @@ def test_env_agnostic_calls_reuse_one_mapping_per_image_and_stack() -> None:
         "Gpu1": mapping_id(Image.PYTORCH_TRAINING_GPU),
         "Gpu2": mapping_id(Image.PYTORCH_TRAINING_GPU),
         "Cpu": mapping_id(Image.PYTORCH_TRAINING_CPU),
+        "InfGpu1": mapping_id(Image.PYTORCH_INFERENCE_GPU),
+        "InfGpu2": mapping_id(Image.PYTORCH_INFERENCE_GPU),
     }
     cpu_mapping = template["Mappings"][mapping_id(Image.PYTORCH_TRAINING_CPU)]
     assert cpu_mapping["us-east-1"]["uri"].endswith("/pytorch-training:2.5.1-cpu-py311")
+    inference_mapping = template["Mappings"][mapping_id(Image.PYTORCH_INFERENCE_GPU)]
+    assert inference_mapping["us-east-1"]["uri"].endswith("/pytorch-inference:2.5.1-gpu-py311")
+
+
+def test_env_agnostic_stack_using_every_image_has_one_mapping_each() -> None:
+    stack = _stack()
+    for image in Image:
+        _use(stack, image, image.name)
+    mappings = Template.from_stack(stack).to_json()["Mappings"]
+    assert sorted(mappings) == sorted(mapping_id(image) for image in Image)
+    assert len(mappings) == len(Image)  # mapping ids do not collide
+    for image in Image:
+        assert mappings[mapping_id(image)]["us-east-1"]["uri"] == image_uri_for_region("us-east-1", image)
+
+
+def test_mapping_ids() -> None:
+    assert {image: mapping_id(image) for image in Image} == {
+        Image.PYTORCH_TRAINING_GPU: "ImageUriPytorchTrainingGpu",
+        Image.PYTORCH_TRAINING_CPU: "ImageUriPytorchTrainingCpu",
+        Image.PYTORCH_INFERENCE_GPU: "ImageUriPytorchInferenceGpu",
+        Image.PYTORCH_INFERENCE_CPU: "ImageUriPytorchInferenceCpu",
+    }
 
 
 def test_each_env_agnostic_stack_gets_its_own_mapping() -> None:
     app = App()
     stacks = [Stack(app, "One"), Stack(app, "Two")]
     for stack in stacks:
-        _use(stack, Image.PYTORCH_TRAINING_CPU, "Uri")
+        _use(stack, Image.PYTORCH_INFERENCE_CPU, "Uri")
     for stack in stacks:
         assert list(Template.from_stack(stack).to_json()["Mappings"]) == [
-            mapping_id(Image.PYTORCH_TRAINING_CPU)
+            mapping_id(Image.PYTORCH_INFERENCE_CPU)
         ]
 
 
@@ -263,13 +340,18 @@ def test_table_covers_the_commercial_regions_and_the_other_partitions() -> None:
         regions = set(IMAGE_TABLE.images[image].uris)
         assert sample <= regions, sample - regions
         assert len(regions) > 20
-    assert set(IMAGE_TABLE.regions) == set(IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].uris)
+    assert set(IMAGE_TABLE.regions) == set.intersection(
+        *(set(spec.uris) for spec in IMAGE_TABLE.images.values())
+    )
+    assert sample <= set(IMAGE_TABLE.regions)
 
 
 def test_every_uri_is_the_regions_ecr_registry_in_its_partition() -> None:
     for image, spec in IMAGE_TABLE.images.items():
+        assert spec.key is image
         assert spec.tag == f"{IMAGE_TABLE.framework_version}-{spec.processor}-{IMAGE_TABLE.py_version}"
-        assert spec.processor == image.value.rsplit("-", 1)[1]
+        assert image.value == f"{IMAGE_TABLE.framework}-{spec.image_scope}-{spec.processor}"
+        assert spec.repository == f"{IMAGE_TABLE.framework}-{spec.image_scope}"
         for region, uri in spec.uris.items():
             domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
             pattern = (
@@ -282,8 +364,26 @@ def test_table_metadata_for_framework_specific_settings() -> None:
     assert IMAGE_TABLE.framework == "pytorch"
     assert IMAGE_TABLE.framework_version == "2.5.1"
     assert IMAGE_TABLE.py_version == "py311"
-    assert IMAGE_TABLE.images[Image.PYTORCH_TRAINING_GPU].repository == "pytorch-training"
     assert IMAGE_TABLE.sdk_package == "sagemaker-core"
+    assert IMAGE_TABLE.image_scopes == ("inference", "training")
+    expected = {
+        Image.PYTORCH_TRAINING_GPU: ("training", "gpu", "pytorch-training", "2.5.1-gpu-py311"),
+        Image.PYTORCH_TRAINING_CPU: ("training", "cpu", "pytorch-training", "2.5.1-cpu-py311"),
+        Image.PYTORCH_INFERENCE_GPU: ("inference", "gpu", "pytorch-inference", "2.5.1-gpu-py311"),
+        Image.PYTORCH_INFERENCE_CPU: ("inference", "cpu", "pytorch-inference", "2.5.1-cpu-py311"),
+    }
+    assert {
+        image: (spec.image_scope, spec.processor, spec.repository, spec.tag)
+        for image, spec in IMAGE_TABLE.images.items()
+    } == expected
+
+
+def test_image_scope_is_per_image_in_the_committed_json() -> None:
+    raw = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+    assert "image_scope" not in raw
+    assert sorted(raw["images"]) == sorted(image.value for image in Image)
+    for key, entry in raw["images"].items():
+        assert entry["image_scope"] == SDK_REQUESTS[Image(key)][0], key
 
 
 def test_committed_table_is_deterministic_json() -> None:
