@@ -90,6 +90,63 @@ BAD_CONFIGS = [
     ),
     ("feature_store", ..., ["stages.dev.feature_store", "required key is missing"]),
     ("tags", {"team": 7}, ["tags.team", "7", "string"]),
+    # training, tuning, processing (issue 3)
+    (
+        "training.max_wait_seconds",
+        1800,
+        ["training.max_wait_seconds: got 1800", "at least max_runtime_seconds"],
+    ),
+    (
+        "training.instance_type",
+        "ml.g99.huge",
+        ["training.instance_type", "'ml.g99.huge'", "TrainingInstanceType"],
+    ),
+    (
+        "training.instance_type",
+        "ml.m5.xlarge",
+        ["training.instance_type", "'ml.m5.xlarge'", "a GPU instance type"],
+    ),
+    ("processing.instance_type", "m5.xlarge", ["processing.instance_type", "ProcessingInstanceType enum"]),
+    ("training.checkpoint_interval_steps", 0, ["checkpoint_interval_steps: got 0", "a positive number"]),
+    ("training.checkpoint_interval_steps", -5, ["checkpoint_interval_steps: got -5", "a positive number"]),
+    ("training.checkpoints", False, ["training.checkpoints: got False", "true when use_spot is true"]),
+    ("training.use_spot", "yes", ["training.use_spot", "'yes'", "boolean"]),
+    ("training.accuracy_threshold", 1.5, ["accuracy_threshold", "1.5", "less than or equal to 1"]),
+    ("training.hyperparameters.learning_rate", 0, ["hyperparameters.learning_rate", "greater than 0"]),
+    ("training.hyperparameters.batchsize", 64, ["hyperparameters.batchsize", "unknown key", "batch_size"]),
+    ("tuning.max_parallel_jobs", 60, ["tuning.max_parallel_jobs: got 60", "at most max_jobs (10)"]),
+    ("tuning.strategy", "Grid", ["tuning.strategy", "'Grid'", "'Bayesian', 'Random' or 'Hyperband'"]),
+    (
+        "tuning.ranges.dropout",
+        {"min": 0.5, "max": 0.1},
+        ["tuning.ranges.dropout.min: got 0.5", "less than max"],
+    ),
+    (
+        "tuning.ranges.batch_size",
+        {"min": 64, "max": 64},
+        ["ranges.batch_size.min: got 64", "less than max (64)"],
+    ),
+    (
+        "tuning.ranges.learning_rate",
+        {"min": 0.0001, "max": 0.1, "scaling": "Linear"},
+        ["ranges.learning_rate.scaling: got 'Linear'", "'Logarithmic'"],
+    ),
+    (
+        "tuning.ranges.learning_rate",
+        {"min": 0, "max": 0.1, "scaling": "Logarithmic"},
+        ["ranges.learning_rate.min: got 0", "greater than 0 with Logarithmic"],
+    ),
+    (
+        "processing.test_ratio",
+        0.3,
+        ["train_ratio+validation_ratio+test_ratio: got 1.15", "a sum of exactly 1"],
+    ),
+    ("dataset.num_classes", 1, ["dataset.num_classes", "greater than or equal to 2"]),
+    (
+        "registry.inference_instance_types",
+        ["ml.nope"],
+        ["inference_instance_types.0", "ProductionVariantInstanceType"],
+    ),
 ]
 
 

@@ -32,6 +32,9 @@ LOCKED_LOGICAL_IDS: dict[str, dict[str, str]] = {
         "DataLakeBucketEF1CCA5A": "AWS::S3::Bucket",
         "FeatureGroup7D08801D": "AWS::SageMaker::FeatureGroup",
     },
+    "training": {
+        "ModelPackageGroup": "AWS::SageMaker::ModelPackageGroup",
+    },
 }
 
 

@@ -1,0 +1,334 @@
+"""The training stack on the shared synth: each pipeline step against botocore, and what matters."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import STAGES, SynthesizedStage
+from tests.support.sagemaker_api import (
+    iter_steps,
+    pipeline_definitions,
+    template_exports,
+    validate_pipeline_definition,
+)
+from training_code import metrics
+
+PIPELINES = {"training": "TrainingPipeline", "tuning": "TuningPipeline"}
+
+
+def definitions(synth: SynthesizedStage) -> dict[str, dict[str, Any]]:
+    """Pipeline name ('training'/'tuning') -> definition with every CloudFormation value rendered."""
+    imports = template_exports(synth.template("data"))
+    rendered = pipeline_definitions(synth.template("training"), imports)
+    by_name = {}
+    for name, prefix in PIPELINES.items():
+        (logical_id,) = [lid for lid in rendered if lid.startswith(prefix)]
+        by_name[name] = rendered[logical_id]
+    return by_name
+
+
+def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {step["Name"]: step for step in iter_steps(definition)}
+
+
+def parameter_defaults(definition: dict[str, Any]) -> dict[str, Any]:
+    return {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+
+
+@pytest.fixture(scope="module")
+def dev(synthesized: dict[str, SynthesizedStage]) -> dict[str, dict[str, Any]]:
+    return definitions(synthesized["dev"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_every_step_is_a_valid_sagemaker_api_request(
+    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str
+) -> None:
+    """Arguments of every step (nested ones too) against botocore's model: shapes, types, enums, patterns."""
+    definition = definitions(synthesized[stage])[pipeline]
+    assert validate_pipeline_definition(definition) == []
+    types = {step["Type"] for step in iter_steps(definition)}
+    assert {"Processing", "Condition", "RegisterModel", "Fail"} <= types
+    assert ("Training" if pipeline == "training" else "Tuning") in types
+
+
+def test_training_pipeline_parameters_default_to_the_stage_config(
+    synthesized: dict[str, SynthesizedStage],
+) -> None:
+    for synth in synthesized.values():
+        cfg = synth.config
+        defaults = parameter_defaults(definitions(synth)["training"])
+        assert defaults == {
+            "DatasetVersion": cfg.dataset.version,
+            "ProcessingInstanceType": cfg.processing.instance_type,
+            "TrainingInstanceType": cfg.training.instance_type,
+            "TrainingInstanceCount": cfg.training.instance_count,
+            "UseSpot": cfg.training.use_spot,
+            "MaxRuntimeSeconds": cfg.training.max_runtime_seconds,
+            "MaxWaitSeconds": cfg.training.max_wait_seconds,
+            "AccuracyThreshold": cfg.training.accuracy_threshold,
+        }
+        assert defaults["MaxWaitSeconds"] >= defaults["MaxRuntimeSeconds"]
+
+
+def unrendered_training_requests(synth: SynthesizedStage) -> dict[str, dict[str, Any]]:
+    """The training steps of the training pipeline as written (pipeline expressions intact)."""
+    stack = synth.stacks["training"]
+    return {
+        s["Name"]: s["Arguments"]
+        for s in iter_steps(stack.training_pipeline.definition)
+        if s["Type"] == "Training"
+    }
+
+
+def test_spot_branch_uses_managed_spot_with_max_wait_and_the_on_demand_branch_does_not(
+    synthesized: dict[str, SynthesizedStage],
+) -> None:
+    requests = unrendered_training_requests(synthesized["dev"])
+    assert set(requests) == {"TrainSpot", "TrainOnDemand"}
+    spot, on_demand = requests["TrainSpot"], requests["TrainOnDemand"]
+    assert spot["EnableManagedSpotTraining"] is True
+    assert spot["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": {"Get": "Parameters.MaxRuntimeSeconds"},
+        "MaxWaitTimeInSeconds": {"Get": "Parameters.MaxWaitSeconds"},
+    }
+    # SageMaker refuses MaxWaitTimeInSeconds when spot is off.
+    assert on_demand["EnableManagedSpotTraining"] is False
+    assert on_demand["StoppingCondition"] == {"MaxRuntimeInSeconds": {"Get": "Parameters.MaxRuntimeSeconds"}}
+    (choice,) = [
+        s
+        for s in steps(synthesized["dev"].stacks["training"].training_pipeline.definition).values()
+        if s["Name"] == "SpotOrOnDemand"
+    ]
+    condition = choice["Arguments"]["Conditions"][0]
+    assert condition == {"Type": "Equals", "LeftValue": {"Get": "Parameters.UseSpot"}, "RightValue": True}
+    assert choice["Arguments"]["IfSteps"][0]["Name"] == "TrainSpot"
+    assert choice["Arguments"]["ElseSteps"][0]["Name"] == "TrainOnDemand"
+
+
+def test_checkpoint_uri_ends_in_slash_and_is_unique_per_execution_and_step(
+    synthesized: dict[str, SynthesizedStage],
+) -> None:
+    requests = unrendered_training_requests(synthesized["dev"])
+    for name, request in requests.items():
+        config = request["CheckpointConfig"]
+        assert config["LocalPath"] == "/opt/ml/checkpoints"
+        join = config["S3Uri"]["Std:Join"]
+        assert join["On"] == "/" and join["Values"][-1] == ""  # joined with '/', so the URI ends in '/'
+        assert {"Get": "Execution.PipelineExecutionId"} in join["Values"]
+        assert name in join["Values"] and "checkpoints" in join["Values"]
+    # Rendered, it is an s3:// URI in the lake's checkpoints/ zone, ending in '/'.
+    rendered = steps(definitions(synthesized["dev"])["training"])["TrainSpot"]["Arguments"][
+        "CheckpointConfig"
+    ]
+    assert rendered["S3Uri"]["Std:Join"]["Values"][1] == "checkpoints"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_training_jobs_are_encrypted_isolated_retried_and_distributed(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    synth = synthesized[stage]
+    key_arn = template_exports(synth.template("data"))[f"MlPlatform-{stage}-Data:LakeKeyArn"]
+    for name, step in steps(definitions(synth)["training"]).items():
+        if step["Type"] != "Training":
+            continue
+        request = step["Arguments"]
+        assert request["EnableNetworkIsolation"] is True
+        assert request["EnableInterContainerTrafficEncryption"] is True
+        assert request["RetryStrategy"] == {"MaximumRetryAttempts": synth.config.training.max_retry_attempts}
+        assert request["ResourceConfig"]["VolumeKmsKeyId"] == key_arn
+        assert request["OutputDataConfig"]["KmsKeyId"] == key_arn
+        assert request["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+        assert request["HyperParameters"]["sagemaker_program"] == '"train.py"'
+        image = request["AlgorithmSpecification"]["TrainingImage"]
+        assert re.fullmatch(
+            r"\d{12}\.dkr\.ecr\.us-east-1\.amazonaws\.com/pytorch-training:2\.\d+\.\d+-gpu-py311", image
+        )
+        assert step["RetryPolicies"][0]["ExceptionType"] == [
+            "SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR",
+        ]  # fmt: skip
+        assert name in ("TrainSpot", "TrainOnDemand")
+
+
+def test_metric_definitions_come_from_the_training_code(dev: dict[str, dict[str, Any]]) -> None:
+    train = steps(dev["training"])["TrainSpot"]["Arguments"]
+    assert train["AlgorithmSpecification"]["MetricDefinitions"] == metrics.METRIC_DEFINITIONS
+    tune = steps(dev["tuning"])["Tune"]["Arguments"]
+    assert (
+        tune["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+        == metrics.METRIC_DEFINITIONS
+    )
+    objective = tune["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+    assert objective == {"Type": "Maximize", "MetricName": metrics.OBJECTIVE_METRIC}
+    assert objective["MetricName"] in {m["Name"] for m in metrics.METRIC_DEFINITIONS}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_tuning_is_bayesian_with_config_ranges_and_spot_checkpoints_inside(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    synth = synthesized[stage]
+    tuning, training = synth.config.tuning, synth.config.training
+    tune = steps(definitions(synth)["tuning"])["Tune"]["Arguments"]
+    config = tune["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Bayesian"
+    assert config["TrainingJobEarlyStoppingType"] == "Auto"
+    assert config["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": tuning.max_jobs,
+        "MaxParallelTrainingJobs": tuning.max_parallel_jobs,
+    }
+    continuous = {r["Name"]: r for r in config["ParameterRanges"]["ContinuousParameterRanges"]}
+    integer = {r["Name"]: r for r in config["ParameterRanges"]["IntegerParameterRanges"]}
+    assert continuous["learning_rate"] == {
+        "Name": "learning_rate",
+        "MinValue": str(tuning.ranges.learning_rate.min),
+        "MaxValue": str(tuning.ranges.learning_rate.max),
+        "ScalingType": "Logarithmic",
+    }
+    assert (continuous["dropout"]["MinValue"], continuous["dropout"]["MaxValue"]) == ("0.1", "0.5")
+    assert (integer["batch_size"]["MinValue"], integer["batch_size"]["MaxValue"]) == ("32", "256")
+    assert (integer["hidden_units"]["MinValue"], integer["hidden_units"]["MaxValue"]) == ("64", "512")
+    definition = tune["TrainingJobDefinition"]
+    # Tuned hyperparameters are not also static; the fixed ones are.
+    assert not {"learning_rate", "batch_size", "dropout", "hidden_units"} & set(
+        definition["StaticHyperParameters"]
+    )
+    assert definition["StaticHyperParameters"]["checkpoint_interval_steps"] == str(
+        training.checkpoint_interval_steps
+    )
+    assert definition["EnableManagedSpotTraining"] is training.use_spot is True
+    assert definition["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": training.max_runtime_seconds,
+        "MaxWaitTimeInSeconds": training.max_wait_seconds,
+    }
+    assert (
+        definition["StoppingCondition"]["MaxWaitTimeInSeconds"]
+        >= definition["StoppingCondition"]["MaxRuntimeInSeconds"]
+    )
+    assert definition["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"][-1] == ""
+    assert definition["EnableNetworkIsolation"] is True
+    assert definition["EnableInterContainerTrafficEncryption"] is True
+    assert definition["RetryStrategy"] == {"MaximumRetryAttempts": training.max_retry_attempts}
+
+
+def test_best_model_of_tuning_is_evaluated(dev: dict[str, dict[str, Any]]) -> None:
+    tuning = steps(dev["tuning"])
+    model_input = next(
+        i for i in tuning["EvaluateBest"]["Arguments"]["ProcessingInputs"] if i["InputName"] == "model"
+    )
+    values = model_input["S3Input"]["S3Uri"]["Std:Join"]["Values"]
+    assert {"Get": "Steps.Tune.BestTrainingJob.TrainingJobName"} in values
+    assert values[-2:] == ["output", "model.tar.gz"]
+    output_path = tuning["Tune"]["Arguments"]["TrainingJobDefinition"]["OutputDataConfig"]["S3OutputPath"]
+    # The best model lives under the tuning job's output path: <output path>/<best job>/output/model.tar.gz
+    assert output_path["Std:Join"]["Values"][:-1] == values[: len(output_path["Std:Join"]["Values"]) - 1]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_quality_gate_registers_pending_manual_approval_with_metrics(
+    synthesized: dict[str, SynthesizedStage], pipeline: str
+) -> None:
+    synth = synthesized["prod"]
+    definition = definitions(synth)[pipeline]
+    all_steps = steps(definition)
+    gates = [s for name, s in all_steps.items() if name.startswith("QualityGate")]
+    assert gates
+    path = metrics.evaluation_json_path(num_classes=synth.config.dataset.num_classes)
+    for gate in gates:
+        (condition,) = gate["Arguments"]["Conditions"]
+        assert condition["Type"] == "GreaterThanOrEqualTo"
+        assert (
+            condition["LeftValue"]["Std:JsonGet"]["Path"]
+            == path
+            == "binary_classification_metrics.accuracy.value"
+        )
+        assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
+        (register,) = gate["Arguments"]["IfSteps"]
+        (fail,) = gate["Arguments"]["ElseSteps"]
+        assert fail["Type"] == "Fail"
+        request = register["Arguments"]
+        assert register["Type"] == "RegisterModel"
+        assert request["ModelApprovalStatus"] == "PendingManualApproval"
+        statistics = request["ModelMetrics"]["ModelQuality"]["Statistics"]
+        assert statistics["ContentType"] == "application/json"
+        assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == metrics.EVALUATION_FILE_NAME
+        group = synth.template("training")["Resources"]
+        (group_props,) = [
+            r["Properties"] for r in group.values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
+        ]
+        assert request["ModelPackageGroupName"] == group_props["ModelPackageGroupName"]
+        container = request["InferenceSpecification"]["Containers"][0]
+        assert "pytorch-inference" in container["Image"]
+    assert parameter_defaults(definition)["AccuracyThreshold"] == synth.config.training.accuracy_threshold
+
+
+def test_evaluation_step_writes_the_property_file_the_gate_reads(dev: dict[str, dict[str, Any]]) -> None:
+    evaluate = steps(dev["training"])["EvaluateSpot"]
+    (property_file,) = evaluate["PropertyFiles"]
+    assert property_file == {
+        "PropertyFileName": "EvaluationReport",
+        "OutputName": metrics.EVALUATION_OUTPUT_NAME,
+        "FilePath": metrics.EVALUATION_FILE_NAME,
+    }
+    outputs = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert [o["OutputName"] for o in outputs] == [metrics.EVALUATION_OUTPUT_NAME]
+
+
+def test_processing_jobs_are_isolated_encrypted_and_run_the_bundled_scripts(
+    dev: dict[str, dict[str, Any]],
+) -> None:
+    for name, step in steps(dev["training"]).items():
+        if step["Type"] != "Processing":
+            continue
+        args = step["Arguments"]
+        assert args["NetworkConfig"] == {
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+        }
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"].startswith("arn:aws:kms:")
+        assert args["ProcessingOutputConfig"]["KmsKeyId"].startswith("arn:aws:kms:")
+        entry = args["AppSpecification"]["ContainerEntrypoint"]
+        script = "preprocess.py" if name == "Preprocess" else "evaluate.py"
+        assert entry[:2] == ["/bin/bash", "-c"] and f"exec python3 {script}" in entry[2]
+        assert (Path(__file__).parents[2] / "training_code" / script).is_file()
+        code = next(i for i in args["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["LocalPath"] == "/opt/ml/processing/code"
+        assert (
+            code["S3Input"]["S3Uri"].endswith(".gz") and code["S3Input"]["S3Uri"].split("/")[-1] in entry[2]
+        )
+
+
+def test_preprocess_reads_the_versioned_raw_dataset(dev: dict[str, dict[str, Any]]) -> None:
+    preprocess = steps(dev["training"])["Preprocess"]["Arguments"]
+    raw = next(i for i in preprocess["ProcessingInputs"] if i["InputName"] == "raw")
+    values = raw["S3Input"]["S3Uri"]["Std:Join"]["Values"]
+    assert values[1:4] == ["raw", "breast-cancer", {"Get": "Parameters.DatasetVersion"}]
+    assert [o["OutputName"] for o in preprocess["ProcessingOutputConfig"]["Outputs"]] == [
+        "train", "validation", "test", "baseline",
+    ]  # fmt: skip
+
+
+def test_model_package_group_is_retained_in_prod(synthesized: dict[str, SynthesizedStage]) -> None:
+    resources = synthesized["prod"].template("training")["Resources"]
+    (group,) = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
+    assert group["DeletionPolicy"] == "Retain"
+    resources = synthesized["dev"].template("training")["Resources"]
+    (group,) = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
+    assert group["DeletionPolicy"] == "Delete"
+
+
+def test_pipelines_run_as_the_execution_role(synthesized: dict[str, SynthesizedStage]) -> None:
+    resources = synthesized["dev"].template("training")["Resources"]
+    pipelines = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    assert len(pipelines) == 2
+    for pipeline in pipelines:
+        role = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"]
+        assert role[0].startswith("ExecutionRole") and role[1] == "Arn"
+        assert json.dumps(pipeline).count("PipelineDefinitionBody") == 1
