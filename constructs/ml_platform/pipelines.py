@@ -492,7 +492,6 @@ class SageMakerPipeline(Construct):
             role_arn=role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
         )
-        # The role's grants must be in place before SageMaker validates the definition.
-        policy = role.node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            self.pipeline.node.add_dependency(policy)
+        # The role and its grants (its whole construct subtree, including policies added later) must be in
+        # place before SageMaker validates the definition.
+        self.pipeline.node.add_dependency(role)

@@ -1,0 +1,103 @@
+"""SageMakerExecutionRole on a bare Stack: what the pipelines' role may do, and nothing broader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk.assertions import Template
+
+from ml_platform.data_lake import DataLake, PlatformKey, Zone
+from ml_platform.execution_role import SageMakerExecutionRole
+
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"
+
+
+def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
+    key = PlatformKey(stack, "Key", description="t", removal_policy=RemovalPolicy.DESTROY).key
+    lake = DataLake(
+        stack, "Lake", key=key, intelligent_tiering_after_days=0, noncurrent_version_expiration_days=1,
+        abort_incomplete_multipart_upload_days=7, access_log_expiration_days=1,
+        removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=False,
+    )  # fmt: skip
+    role = SageMakerExecutionRole(
+        stack,
+        "Exec",
+        lake=lake.access,
+        read_zones=[Zone.RAW],
+        write_zones=[Zone.MODELS],
+        image_uris=[IMAGE],
+        model_package_group_names=["my-models"],
+        code_bucket_arn="arn:aws:s3:::assets",
+        code_object_arn="arn:aws:s3:::assets/abc.gz",
+    )
+    template = Template.from_stack(stack).to_json()
+    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    statements = {
+        s.get("Sid", f"#{i}"): s for i, s in enumerate(policy["Properties"]["PolicyDocument"]["Statement"])
+    }
+    return role, {"template": template, "statements": statements, "stack": stack}
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_role_is_assumed_by_sagemaker_only(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    (role,) = [r for r in out["template"]["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role["Properties"]  # no *FullAccess managed policies
+
+
+def test_no_action_wildcards_and_no_deletes(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    every = [a for s in out["statements"].values() for a in actions(s)]
+    assert all("*" not in a for a in every), every
+    assert not [a for a in every if "Delete" in a]
+
+
+def test_pass_role_only_itself_only_to_sagemaker(bare_stack: Stack) -> None:
+    role, out = make_role(bare_stack)
+    statement = out["statements"]["PassOnlyThisRoleToSageMaker"]
+    assert actions(statement) == ["iam:PassRole"]
+    assert statement["Resource"] == bare_stack.resolve(role.role.role_arn)
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_jobs_and_packages_are_scoped_to_their_arn_types(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    jobs = out["statements"]["PipelineJobs"]
+    suffixes = sorted(r["Fn::Join"][1][-1] for r in jobs["Resource"])
+    assert suffixes == sorted(
+        f":{k}/*" for k in ("processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job")
+    )
+    packages = out["statements"]["RegisteredPackages"]
+    assert packages["Resource"]["Fn::Join"][1][-1] == ":model-package/my-models/*"
+    groups = out["statements"]["RegisterModels"]
+    assert groups["Resource"]["Fn::Join"][1][-1] == ":model-package-group/my-models"
+
+
+def test_images_are_pulled_from_their_own_repository_only(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    pull = out["statements"]["PullFrameworkImages"]
+    assert sorted(actions(pull)) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    (repository,) = pull["Resource"] if isinstance(pull["Resource"], list) else [pull["Resource"]]
+    parts = repository["Fn::Join"][1]
+    literal = "".join(p if isinstance(p, str) else "<token>" for p in parts)
+    # The account and repository come from the URI itself (correct for every region's DLC account).
+    assert literal == "arn:<token>:ecr:<token>:763104351884:repository/pytorch-training"
+
+
+def test_metrics_are_limited_to_sagemaker_namespaces(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    metrics = out["statements"]["JobMetrics"]
+    assert actions(metrics) == ["cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {
+        "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}
+    }
