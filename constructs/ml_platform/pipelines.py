@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aws_cdk import Names, Stack
+import jsii
+from aws_cdk import Aspects, IAspect, Names, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 SCHEMA_VERSION = "2020-12-01"
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
@@ -492,6 +493,22 @@ class SageMakerPipeline(Construct):
             role_arn=role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(self.definition)},
         )
-        # The role and its grants (its whole construct subtree, including policies added later) must be in
-        # place before SageMaker validates the definition.
-        self.pipeline.node.add_dependency(role)
+        # The role's grants, including policies added after this point, must be in place before SageMaker
+        # validates the definition: an aspect adds the dependency at synthesis, when all grants exist.
+        Aspects.of(self).add(_DependOnRolePolicies(self.pipeline, role))
+
+
+@jsii.implements(IAspect)
+class _DependOnRolePolicies:
+    """Makes ``resource`` depend on every IAM policy inside ``role``'s construct subtree."""
+
+    def __init__(self, resource: sagemaker.CfnPipeline, role: iam.IRole) -> None:
+        self._resource = resource
+        self._role = role
+
+    def visit(self, node: IConstruct) -> None:
+        if node is not self._resource:
+            return
+        for child in self._role.node.find_all():
+            if isinstance(child, iam.CfnPolicy):
+                self._resource.node.add_dependency(child)
