@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, Names, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, Names, RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -90,6 +90,9 @@ class TrainingStack(Stack):
         )
         self.training_pipeline = self._training_pipeline()
         self.tuning_pipeline = self._tuning_pipeline()
+        CfnOutput(self, "TrainingPipelineName", value=self.training_pipeline.pipeline_name)
+        CfnOutput(self, "TuningPipelineName", value=self.tuning_pipeline.pipeline_name)
+        CfnOutput(self, "ModelPackageGroupName", value=self.model_package_group_name)
 
     # ---- shared pieces ---------------------------------------------------------------------------
 
