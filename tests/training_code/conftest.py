@@ -1,0 +1,62 @@
+"""Fixtures for the runtime-code tests; the helpers live in training_helpers.py.
+
+training_code/ goes on sys.path first: the container scripts import their siblings as top-level
+modules (``import metrics``), as they do when SageMaker runs ``python train.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+CODE_DIR = TESTS_DIR.parents[1] / "training_code"
+for directory in (CODE_DIR, TESTS_DIR):  # the scripts' siblings; training_helpers
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+
+from training_helpers import Processed, RunningTrain, TrainRun, make_processed, run_train  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def breast_cancer(tmp_path_factory: pytest.TempPathFactory) -> Processed:
+    return make_processed(tmp_path_factory.mktemp("breast_cancer"), "breast_cancer")
+
+
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Processed:
+    return make_processed(tmp_path_factory.mktemp("wine"), "wine")
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Processed:
+    return make_processed(tmp_path_factory.mktemp("digits"), "digits")
+
+
+@pytest.fixture
+def start_train(tmp_path: Path) -> Iterator[Callable[..., RunningTrain]]:
+    started: list[RunningTrain] = []
+
+    def start(command: list[str], name: str, env: dict[str, str]) -> RunningTrain:
+        running = RunningTrain(command, tmp_path / f"{name}.log", env)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:  # never leave a paused process (or a torchrun worker) behind
+        running.kill_group()
+        running.process.wait()
+
+
+@pytest.fixture(scope="session")
+def reference_run(breast_cancer: Processed, tmp_path_factory: pytest.TempPathFactory) -> TrainRun:
+    """One uninterrupted training run of the reference configuration (with an unknown extra argument)."""
+    base = tmp_path_factory.mktemp("reference")
+    run = run_train(
+        breast_cancer, base / "model", base / "checkpoints", "--sagemaker_extra_setting", "surprise"
+    )
+    assert run.returncode == 0, run.log
+    return run

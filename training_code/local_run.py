@@ -1,0 +1,255 @@
+"""Run the whole pipeline locally: preprocess -> train -> evaluate, as SageMaker would, without AWS.
+
+One command (from the repository root)::
+
+    python training_code/local_run.py --dataset breast_cancer --workdir .local-run
+
+Options: ``--dataset breast_cancer|wine|digits`` (scikit-learn's bundled datasets, no download),
+``--workdir`` (default ``.local-run``), ``--epochs`` (default 20), ``--seed``, ``--nproc N`` (train with
+``torch.distributed.run`` on N CPU processes), ``--no-progress``; any other ``--name value`` is passed
+to train.py as a hyperparameter (e.g. ``--hidden_units 32 --checkpoint_interval_steps 50``).
+
+This is a developer tool, not container code: it needs scikit-learn (imported only to write the
+dataset) and tqdm. It lays out ``<workdir>/opt/ml`` like the SageMaker containers do:
+
+* ``opt/ml/processing/input/``: ``data.csv`` + ``manifest.json`` (the raw dataset);
+* ``opt/ml/processing/output/``: preprocess.py's outputs (train/, validation/, test/, baseline/,
+  preprocessing/);
+* ``opt/ml/input/data/{train,validation}``: the training channels (``SM_CHANNEL_*``);
+* ``opt/ml/model``: ``SM_MODEL_DIR``; ``opt/ml/checkpoints``: ``SM_CHECKPOINT_DIR``;
+* ``opt/ml/processing/model/model.tar.gz`` and ``opt/ml/processing/test/test.csv``: evaluate.py's inputs;
+* ``opt/ml/processing/evaluation/evaluation.json``: the report, printed at the end;
+* ``logs/<step>.log``: each step's full output.
+
+``<workdir>/opt`` and ``<workdir>/logs`` are recreated on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+CODE_DIR = Path(__file__).resolve().parent
+DATASETS = ("breast_cancer", "wine", "digits")
+EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+) done")
+STAGES = ("dataset", "preprocess", "train", "evaluate")
+
+
+def write_dataset(name: str, input_dir: Path) -> dict[str, Any]:
+    """Write a scikit-learn bundled dataset as raw ``data.csv`` + ``manifest.json``; returns the manifest."""
+    from sklearn import datasets  # dev-only dependency, imported here and nowhere else
+
+    loaders: dict[str, Callable[[], Any]] = {
+        "breast_cancer": datasets.load_breast_cancer,
+        "wine": datasets.load_wine,
+        "digits": datasets.load_digits,
+    }
+    if name not in loaders:
+        raise SystemExit(f"--dataset {name!r} is not one of {', '.join(DATASETS)}")
+    bunch = loaders[name]()
+    integral = name == "digits"
+    feature_names = (
+        [f"pixel_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
+        if integral
+        else list(bunch.feature_names)
+    )
+    target_names = [str(t) for t in bunch.target_names]
+    label_is_int = all(t.lstrip("-").isdigit() for t in target_names)
+    input_dir.mkdir(parents=True, exist_ok=True)
+    with (input_dir / "data.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([*feature_names, "target"])
+        for row, target in zip(bunch.data.tolist(), bunch.target.tolist(), strict=True):
+            cells = [str(int(v)) for v in row] if integral else [repr(float(v)) for v in row]
+            writer.writerow([*cells, target_names[target]])
+    manifest = {
+        "dataset": name.replace("_", "-"),
+        "version": "sklearn-bundled",
+        "files": ["data.csv"],
+        "label": "target",
+        "classes": target_names,
+        "columns": [{"name": n, "type": "int" if integral else "float"} for n in feature_names]
+        + [{"name": "target", "type": "int" if label_is_int else "category"}],
+    }
+    (input_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+class StepFailed(Exception):
+    pass
+
+
+def run_step(
+    name: str, command: list[str], env: dict[str, str], log_path: Path, on_line: Callable[[str], None] | None
+) -> None:
+    """Run one job as a subprocess, teeing its output to ``log_path``; raise StepFailed on error."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            if on_line is not None:
+                on_line(line)
+        code = process.wait()
+    if code != 0:
+        tail = log_path.read_text(encoding="utf-8").splitlines()[-30:]
+        raise StepFailed(
+            f"{name} failed with exit code {code}; last lines of {log_path}:\n" + "\n".join(tail)
+        )
+
+
+def package_model(model_dir: Path, archive: Path) -> None:
+    """Tar the model directory's contents at the archive root, as SageMaker builds model.tar.gz."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
+    parser.add_argument("--dataset", choices=DATASETS, default="breast_cancer")
+    parser.add_argument("--workdir", default=".local-run")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--nproc", type=int, default=1, help="training processes (torchrun, CPU/gloo)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args, extra = parser.parse_known_args(argv)
+    if args.nproc < 1:
+        parser.error(f"--nproc must be >= 1, got {args.nproc}")
+    return args, extra
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    args, extra_hyperparameters = parse_args(argv)
+    workdir = Path(args.workdir).resolve()
+    ml = workdir / "opt" / "ml"
+    processing = ml / "processing"
+    for generated in (workdir / "opt", workdir / "logs"):
+        shutil.rmtree(generated, ignore_errors=True)
+    logs = workdir / "logs"
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "SM_OUTPUT_DIR": str(ml / "output"),
+        "SM_OUTPUT_DATA_DIR": str(ml / "output" / "data"),
+        "SM_CHANNEL_TRAIN": str(ml / "input" / "data" / "train"),
+        "SM_CHANNEL_VALIDATION": str(ml / "input" / "data" / "validation"),
+        "SM_MODEL_DIR": str(ml / "model"),
+        "SM_CHECKPOINT_DIR": str(ml / "checkpoints"),
+    }
+    (ml / "output" / "data").mkdir(parents=True)
+    python = sys.executable
+    disable = args.no_progress
+    stages = tqdm(total=len(STAGES), desc="pipeline", unit="step", disable=disable, position=0)
+    try:
+        stages.set_postfix_str(f"dataset {args.dataset}")
+        write_dataset(args.dataset, processing / "input")
+        stages.update()
+
+        stages.set_postfix_str("preprocess")
+        run_step(
+            "preprocess",
+            [
+                python,
+                str(CODE_DIR / "preprocess.py"),
+                "--input_dir",
+                str(processing / "input"),
+                "--output_dir",
+                str(processing / "output"),
+                "--seed",
+                str(args.seed),
+            ],
+            env,
+            logs / "preprocess.log",
+            None,
+        )
+        for channel in ("train", "validation"):
+            shutil.copytree(processing / "output" / channel, ml / "input" / "data" / channel)
+        stages.update()
+
+        stages.set_postfix_str("train")
+        launcher = [python]
+        if args.nproc > 1:
+            launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.nproc)]
+        command = [
+            *launcher,
+            str(CODE_DIR / "train.py"),
+            "--epochs",
+            str(args.epochs),
+            "--seed",
+            str(args.seed),
+            *extra_hyperparameters,
+        ]
+        epochs = tqdm(total=args.epochs, desc="train", unit="epoch", disable=disable, position=1, leave=False)
+
+        def on_train_line(line: str) -> None:
+            match = EPOCH_LINE.search(line)
+            if match:
+                epochs.total = int(match[2])
+                epochs.update(int(match[1]) - epochs.n)
+                accuracy = re.search(r"validation_accuracy=(\S+)", line)
+                if accuracy:
+                    epochs.set_postfix_str(f"val acc {accuracy[1]}")
+
+        try:
+            run_step("train", command, env, logs / "train.log", on_train_line)
+        finally:
+            epochs.close()
+        package_model(ml / "model", processing / "model" / "model.tar.gz")
+        (processing / "test").mkdir(parents=True)
+        shutil.copyfile(processing / "output" / "test" / "test.csv", processing / "test" / "test.csv")
+        stages.update()
+
+        stages.set_postfix_str("evaluate")
+        run_step(
+            "evaluate",
+            [
+                python,
+                str(CODE_DIR / "evaluate.py"),
+                "--model_path",
+                str(processing / "model" / "model.tar.gz"),
+                "--test_path",
+                str(processing / "test" / "test.csv"),
+                "--output_dir",
+                str(processing / "evaluation"),
+            ],
+            env,
+            logs / "evaluate.log",
+            None,
+        )
+        stages.update()
+    except StepFailed as error:
+        stages.close()
+        print(error, file=sys.stderr)
+        return 1
+    stages.close()
+    report_path = processing / "evaluation" / "evaluation.json"
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    (section,) = report.values()
+    print(f"evaluation of {args.dataset} ({report_path}):")
+    for name, entry in section.items():
+        if isinstance(entry, dict) and "value" in entry:
+            print(f"  {name:<20} {entry['value']} (std {entry['standard_deviation']})")
+    print(f"model: {processing / 'model' / 'model.tar.gz'}; logs: {logs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
