@@ -164,7 +164,7 @@ class HyperParameters(_Model):
     """Hyperparameters passed to train.py as ``--<name> <value>``."""
 
     epochs: Annotated[int, Field(ge=1, le=10000)] = 20
-    batch_size: Annotated[int, Field(ge=1, le=65536)] = 64
+    batch_size: Annotated[int, Field(ge=2, le=65536)] = 64  # BatchNorm needs two rows per batch
     learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
     hidden_units: Annotated[int, Field(ge=1, le=65536)] = 128
@@ -181,7 +181,7 @@ class TrainingConfig(_Model):
     volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 50
     use_spot: bool = True
     checkpoints: bool = True
-    checkpoint_interval_steps: int = 50
+    checkpoint_interval_steps: int = 1000  # overhead measured in bench/README.md
     max_runtime_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 4 * 3600
     max_wait_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 8 * 3600
     max_retry_attempts: Annotated[int, Field(ge=1, le=30)] = 3
@@ -246,13 +246,19 @@ class TuningRanges(_Model):
     hidden_units: IntegerRange = IntegerRange(min=64, max=512)
 
     @model_validator(mode="after")
-    def _log_learning_rate(self) -> Self:
+    def _ranges_train_py_accepts(self) -> Self:
         if self.learning_rate.scaling != "Logarithmic":
             raise _fail(
                 "learning_rate.scaling",
                 self.learning_rate.scaling,
                 "'Logarithmic' (learning rates span decades)",
             )
+        if self.batch_size.min < 2:
+            raise _fail("batch_size.min", self.batch_size.min, "at least 2 (BatchNorm needs two rows)")
+        if self.hidden_units.min < 1:
+            raise _fail("hidden_units.min", self.hidden_units.min, "at least 1")
+        if not (self.dropout.min >= 0 and self.dropout.max < 1):
+            raise _fail("dropout", [self.dropout.min, self.dropout.max], "0 <= min < max < 1")
         return self
 
 

@@ -146,10 +146,13 @@ class TrainingStack(Stack):
         instance_count: Any,
         max_runtime: Any,
         spot: SpotSettings,
+        extra_hyperparameters: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         cfg = self.config.training
+        extra_hyperparameters = extra_hyperparameters or {}
         hp = cfg.hyperparameters.model_dump()
         hp["checkpoint_interval_steps"] = cfg.checkpoint_interval_steps
+        hp.update(extra_hyperparameters)
         return training_job(
             env=self.jobs,
             image_uri=self.images[Image.PYTORCH_TRAINING_GPU],
@@ -324,8 +327,7 @@ class TrainingStack(Stack):
             )
         }
         name = "tuning"
-        # Every tuning trial writes its checkpoint files under its own training-job name (train.py),
-        # so trials sharing this execution's prefix never read each other's checkpoints.
+        # Trials share this execution's checkpoint prefix; train.py's config namespace keeps them apart.
         spot = SpotSettings(
             enabled=cfg.use_spot,
             max_wait_seconds=cfg.max_wait_seconds,
@@ -338,6 +340,8 @@ class TrainingStack(Stack):
             instance_count=cfg.instance_count,
             max_runtime=cfg.max_runtime_seconds,
             spot=spot,
+            # Trials share the execution's checkpoint prefix; each configuration gets its own folder.
+            extra_hyperparameters={"checkpoint_namespace": "config"},
         )
         r = tuning.ranges
         lr = r.learning_rate

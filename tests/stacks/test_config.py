@@ -142,6 +142,13 @@ BAD_CONFIGS = [
         ["train_ratio+validation_ratio+test_ratio: got 1.15", "a sum of exactly 1"],
     ),
     ("dataset.num_classes", 1, ["dataset.num_classes", "greater than or equal to 2"]),
+    ("tuning.ranges.batch_size", {"min": 1, "max": 64}, ["ranges.batch_size.min: got 1", "at least 2"]),
+    (
+        "tuning.ranges.dropout",
+        {"min": 0.2, "max": 1.5},
+        ["ranges.dropout: got [0.2, 1.5]", "0 <= min < max < 1"],
+    ),
+    ("training.hyperparameters.batch_size", 1, ["hyperparameters.batch_size", "greater than or equal to 2"]),
     (
         "registry.inference_instance_types",
         ["ml.nope"],
