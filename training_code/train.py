@@ -98,6 +98,8 @@ DEFAULT_CHECKPOINT_INTERVAL_STEPS = 1000
 #: With several ranks the SIGTERM flag is agreed on (all-reduce) every this many steps.
 STOP_SYNC_STEPS = 8
 CHECKPOINT_NAMESPACES = ("none", "config")
+#: Copied into <model dir>/code/: the registered model's serving entry point and the modules it imports.
+SERVING_FILES = ("inference.py", "model.py", "features.py", "common.py")
 
 
 @dataclass(frozen=True)
@@ -712,6 +714,11 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
         export_onnx(model, paths.model_dir / ONNX_FILE)
         if spec_path is not None:
             shutil.copyfile(spec_path, paths.model_dir / PREPROCESSING_FILE)
+        # The serving entry point and its imports, as the PyTorch inference container expects them.
+        code_dir = paths.model_dir / "code"
+        code_dir.mkdir(exist_ok=True)
+        for name in SERVING_FILES:
+            shutil.copyfile(Path(__file__).with_name(name), code_dir / name)
         LOG.info("rank 0 wrote the model to %s (%s, %s)", paths.model_dir, MODEL_FILE, ONNX_FILE)
     if ctx.distributed:
         dist.barrier()

@@ -49,7 +49,10 @@ def test_local_run_breast_cancer_end_to_end(tmp_path: Path) -> None:
         assert (ml / "input" / "data" / channel / name).is_file()
     assert (ml / "processing" / "output" / "baseline" / "baseline.csv").is_file()
     with tarfile.open(ml / "processing" / "model" / "model.tar.gz") as tar:
-        assert sorted(tar.getnames()) == ["model.onnx", "model.pt", "preprocessing.json"]
+        assert sorted(tar.getnames()) == [
+            "code", "code/common.py", "code/features.py", "code/inference.py", "code/model.py",
+            "model.onnx", "model.pt", "preprocessing.json",
+        ]  # fmt: skip
     assert any(p.name.startswith("checkpoint-rank00000-") for p in (ml / "checkpoints").iterdir())
     train_log = (workdir / "logs" / "train.log").read_text()
     assert 'checkpoint_interval_steps": 10' in train_log  # extra arguments reach train.py

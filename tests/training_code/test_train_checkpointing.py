@@ -79,6 +79,7 @@ def test_reference_run_keeps_only_the_newest_checkpoints(reference_run: TrainRun
     assert checkpoint_steps(reference_run.checkpoint_dir) == [45, 50, TOTAL_STEPS]
     assert not [p for p in reference_run.checkpoint_dir.iterdir() if p.name.endswith(".tmp")]
     assert sorted(p.name for p in reference_run.model_dir.iterdir()) == [
+        "code",
         "model.onnx",
         "model.pt",
         "preprocessing.json",

@@ -84,6 +84,7 @@ def test_two_ranks_train_one_model_with_per_rank_checkpoints(ddp_run: tuple[Path
     wrote = [line for line in log.splitlines() if "wrote the model" in line]
     assert len(wrote) == 1 and "train[rank 0]:" in wrote[0], wrote
     assert sorted(p.name for p in (base / "model").iterdir()) == [
+        "code",
         "model.onnx",
         "model.pt",
         "preprocessing.json",
