@@ -209,6 +209,14 @@ class TrainingConfig(_Model):
         return self
 
 
+def _check_range(low: float, high: float, scaling: str) -> None:
+    """What every tuning range needs: min below max, and a positive min on a logarithmic scale."""
+    if low >= high:
+        raise _fail("min", low, f"less than max ({high})")
+    if scaling == "Logarithmic" and low <= 0:
+        raise _fail("min", low, "greater than 0 with Logarithmic scaling")
+
+
 class ContinuousRange(_Model):
     min: float
     max: float
@@ -216,10 +224,7 @@ class ContinuousRange(_Model):
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
-        if self.min >= self.max:
-            raise _fail("min", self.min, f"less than max ({self.max})")
-        if self.scaling == "Logarithmic" and self.min <= 0:
-            raise _fail("min", self.min, "greater than 0 with Logarithmic scaling")
+        _check_range(self.min, self.max, self.scaling)
         if self.scaling == "ReverseLogarithmic" and not (self.min >= 0 and self.max < 1):
             raise _fail("min/max", [self.min, self.max], "0 <= min < max < 1 with ReverseLogarithmic scaling")
         return self
@@ -232,10 +237,7 @@ class IntegerRange(_Model):
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
-        if self.min >= self.max:
-            raise _fail("min", self.min, f"less than max ({self.max})")
-        if self.scaling == "Logarithmic" and self.min <= 0:
-            raise _fail("min", self.min, "greater than 0 with Logarithmic scaling")
+        _check_range(self.min, self.max, self.scaling)
         return self
 
 

@@ -252,21 +252,28 @@ class TrainingStack(Stack):
 
     # ---- the pipelines ---------------------------------------------------------------------------
 
-    def _training_pipeline(self) -> SageMakerPipeline:
-        cfg = self.config.training
-        p = {
+    def _parameters(self, *extra: Parameter) -> dict[str, Parameter]:
+        """The parameters both pipelines take (defaults from the stage config), then ``extra``."""
+        cfg = self.config
+        return {
             p.name: p
             for p in (
-                Parameter("DatasetVersion", "String", self.config.dataset.version),
-                Parameter("ProcessingInstanceType", "String", self.config.processing.instance_type),
-                Parameter("TrainingInstanceType", "String", cfg.instance_type),
-                Parameter("TrainingInstanceCount", "Integer", cfg.instance_count),
-                Parameter("UseSpot", "Boolean", cfg.use_spot),
-                Parameter("MaxRuntimeSeconds", "Integer", cfg.max_runtime_seconds),
-                Parameter("MaxWaitSeconds", "Integer", cfg.max_wait_seconds),
-                Parameter("AccuracyThreshold", "Float", cfg.accuracy_threshold),
+                Parameter("DatasetVersion", "String", cfg.dataset.version),
+                Parameter("ProcessingInstanceType", "String", cfg.processing.instance_type),
+                Parameter("TrainingInstanceType", "String", cfg.training.instance_type),
+                *extra,
+                Parameter("AccuracyThreshold", "Float", cfg.training.accuracy_threshold),
             )
         }
+
+    def _training_pipeline(self) -> SageMakerPipeline:
+        cfg = self.config.training
+        p = self._parameters(
+            Parameter("TrainingInstanceCount", "Integer", cfg.instance_count),
+            Parameter("UseSpot", "Boolean", cfg.use_spot),
+            Parameter("MaxRuntimeSeconds", "Integer", cfg.max_runtime_seconds),
+            Parameter("MaxWaitSeconds", "Integer", cfg.max_wait_seconds),
+        )
         name = "training"
 
         def branch(suffix: str, spot_on: bool) -> list[dict[str, Any]]:
@@ -317,15 +324,7 @@ class TrainingStack(Stack):
 
     def _tuning_pipeline(self) -> SageMakerPipeline:
         cfg, tuning = self.config.training, self.config.tuning
-        p = {
-            p.name: p
-            for p in (
-                Parameter("DatasetVersion", "String", self.config.dataset.version),
-                Parameter("ProcessingInstanceType", "String", self.config.processing.instance_type),
-                Parameter("TrainingInstanceType", "String", cfg.instance_type),
-                Parameter("AccuracyThreshold", "Float", cfg.accuracy_threshold),
-            )
-        }
+        p = self._parameters()
         name = "tuning"
         # Trials share this execution's checkpoint prefix; train.py's config namespace keeps them apart.
         spot = SpotSettings(
