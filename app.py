@@ -29,7 +29,7 @@ def build_app(app: App, config: StageConfig) -> dict[str, Stack]:
         env=env,
         description=f"ML platform ({config.name}): training and tuning pipelines, model registry",
     )
-    training.add_dependency(data, "imports the lake's exports")
+    training.add_stack_dependency(data, "imports the lake's exports")
     stacks: dict[str, Stack] = {"data": data, "training": training}
     for key, value in {"project": "ml-platform", "stage": config.name, **config.tags}.items():
         Tags.of(app).add(key, value)
