@@ -145,3 +145,10 @@ def test_zones_and_dataset_convention() -> None:
     assert dataset_prefix("breast-cancer", "v3") == "raw/breast-cancer/v3/"
     with pytest.raises(ValueError, match="version: got 'v1/x'"):
         dataset_prefix("breast-cancer", "v1/x")
+
+
+@pytest.mark.parametrize("auto_delete", [True, False])
+def test_objects_are_auto_deleted_only_when_asked(bare_stack: Stack, auto_delete: bool) -> None:
+    make_lake(bare_stack, auto_delete_objects=auto_delete)
+    custom = Template.from_stack(bare_stack).find_resources("Custom::S3AutoDeleteObjects")
+    assert len(custom) == (2 if auto_delete else 0)
