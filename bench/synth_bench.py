@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -69,6 +70,9 @@ PHASES = (
     ("of which: validation (plugins + built-in CloudFormation)", "validateTemplates"),
     ("of which: CloudFormation validation of the templates", "CloudFormationValidate.validate"),
 )
+# What `source_digest` hashes: the inputs of the full app's synth.
+APP_SOURCE_FILES = ("app.py", "cdk.json")
+APP_SOURCE_DIRS = ("stacks", "constructs/ml_platform", "training_code")
 OUTSIDE_LABEL = "outside those phases (CLI, Python start, jsii kernel and Python exit)"
 BLOCK_BEGIN = "<!-- synth-bench:begin {key} -->"
 BLOCK_END = "<!-- synth-bench:end {key} -->"
@@ -82,6 +86,8 @@ class Series:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     counters: list[dict[str, float]] = field(default_factory=list)
+    stacks: int = 0
+    resources: int = 0
 
     @property
     def median(self) -> float:
@@ -177,10 +183,24 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_synth(
-    cdk: Path, settings: Settings, cwd: Path, env: Mapping[str, str]
-) -> tuple[float, float, dict[str, float]]:
-    """One ``cdk synth`` of the app in ``cwd`` into a fresh output directory: wall s, CPU s, counters."""
+@dataclass(frozen=True)
+class SynthRun:
+    wall: float
+    cpu: float
+    counters: dict[str, float]
+    stacks: int
+    resources: int
+
+
+def assembly_size(outdir: Path) -> tuple[int, int]:
+    """Number of stack templates and of CloudFormation resources in them (nested assemblies included)."""
+    templates = list(outdir.rglob("*.template.json"))
+    resources = sum(len(json.loads(t.read_text()).get("Resources", {})) for t in templates)
+    return len(templates), resources
+
+
+def timed_synth(cdk: Path, settings: Settings, cwd: Path, env: Mapping[str, str]) -> SynthRun:
+    """One ``cdk synth`` of the app in ``cwd`` into a fresh output directory."""
     with tempfile.TemporaryDirectory(prefix="synth-bench-") as tmp:
         outdir = Path(tmp) / "cdk.out"
         command = synth_command(cdk, settings, outdir)
@@ -189,11 +209,14 @@ def timed_synth(
         proc = subprocess.run(command, cwd=cwd, env=dict(env), capture_output=True, text=True)
         wall = time.perf_counter() - start
         cpu = children_cpu() - cpu_before
+        if proc.returncode != 0:
+            raise SynthError(
+                f"`{shlex.join(command)}` in {cwd} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+            )
         counters_file = outdir / COUNTERS_FILE
         counters = json.loads(counters_file.read_text())["counters"] if counters_file.exists() else {}
-    if proc.returncode != 0:
-        raise SynthError(f"`{shlex.join(command)}` in {cwd} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
-    return wall, cpu, counters
+        stacks, resources = assembly_size(outdir)
+    return SynthRun(wall, cpu, counters, stacks, resources)
 
 
 def tool_output(command: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
@@ -230,19 +253,31 @@ def machine_info(root: Path, cdk: Path, env: Mapping[str, str]) -> dict[str, str
     }
 
 
+def source_digest(root: Path) -> str:
+    """SHA-256 (first 12 hex digits) of the app's sources, to tell which code a recorded run measured."""
+    digest = hashlib.sha256()
+    files = [root / name for name in APP_SOURCE_FILES]
+    for folder in APP_SOURCE_DIRS:
+        files += sorted(p for p in (root / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds:.2f}"
 
 
 def markdown_table(full: Series, floor: Series) -> str:
     rows = [
-        "| app | runs | median (s) | min (s) | max (s) | median CPU (s) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| app | stacks | resources | runs | median (s) | min (s) | max (s) | median CPU (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in (full, floor):
         rows.append(
-            f"| {s.label} | {len(s.wall)} | {fmt(s.median)} | {fmt(min(s.wall))} | {fmt(max(s.wall))} "
-            f"| {fmt(s.cpu_median)} |"
+            f"| {s.label} | {s.stacks} | {s.resources} | {len(s.wall)} | {fmt(s.median)} "
+            f"| {fmt(min(s.wall))} | {fmt(max(s.wall))} | {fmt(s.cpu_median)} |"
         )
     return "\n".join(rows)
 
@@ -438,16 +473,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             timed_synth(cdk, settings, cwd, env)
         for i in range(settings.runs):
             for series, cwd in apps:
-                wall, cpu, counters = timed_synth(cdk, settings, cwd, env)
-                series.wall.append(wall)
-                series.cpu.append(cpu)
-                series.counters.append(counters)
-                print(f"run {i + 1}/{settings.runs}: {series.label}: {fmt(wall)} s (CPU {fmt(cpu)} s)")
+                run = timed_synth(cdk, settings, cwd, env)
+                series.wall.append(run.wall)
+                series.cpu.append(run.cpu)
+                series.counters.append(run.counters)
+                series.stacks, series.resources = run.stacks, run.resources
+                print(
+                    f"run {i + 1}/{settings.runs}: {series.label}: {fmt(run.wall)} s (CPU {fmt(run.cpu)} s)"
+                )
     except SynthError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     load_end = os.getloadavg()
-    info = machine_info(root, cdk, env)
+    info = {
+        "App sources (sha256 of app.py, cdk.json, stacks/, constructs/ml_platform/, training_code/)": (
+            source_digest(root)
+        ),
+        **machine_info(root, cdk, env),
+    }
     print()
     print(markdown_table(full, floor))
     print()
