@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import CODE_DIR, TRAIN_ARGS, Processed, RunningTrain, subprocess_env
+from training_helpers import Processed, RunningTrain, subprocess_env, train_command
 
 pytestmark = pytest.mark.slow
 
@@ -24,25 +24,10 @@ CHECKPOINT = re.compile(r"checkpoint-rank(\d{5})-step(\d{12})\.pt")
 
 
 def torchrun_command(data: Processed, base: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(CODE_DIR / "train.py"),
-        "--train",
-        str(data.train),
-        "--validation",
-        str(data.validation),
-        "--model_dir",
-        str(base / "model"),
-        "--checkpoint_dir",
-        str(base / "checkpoints"),
-        *TRAIN_ARGS,
-        *DDP_ARGS,
-    ]
+    """train_command's script and arguments, launched by torchrun with two processes."""
+    _, *script_and_args = train_command(data, base / "model", base / "checkpoints", *DDP_ARGS)
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    return [sys.executable, *launcher, *script_and_args]
 
 
 def checkpoints_by_rank(directory: Path) -> dict[int, dict[int, Path]]:
