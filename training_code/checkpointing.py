@@ -6,14 +6,18 @@ reads that directory:
 
 * file names ``checkpoint-rank{RANK:05d}-step{GLOBAL_STEP:012d}.pt``: the rank keeps distributed ranks
   from colliding (every rank writes its own file at the same steps), the zero-padded step makes the
-  newest one easy to find;
+  newest one easy to find. When that name is taken by a file this process did not write (a previous
+  attempt's, or another configuration's sharing the folder), the checkpoint goes to
+  ``checkpoint-rank{RANK:05d}-step{GLOBAL_STEP:012d}.{TOKEN}.pt`` instead (8 hex digits, one token per
+  process), so no file of another run is ever overwritten;
 * each file is ``torch.save`` bytes followed by an integrity footer (8-byte magic + SHA-256 of the
   payload), so truncated or bit-flipped files are detected before unpickling;
 * writes are atomic: temporary file in the same directory, fsync, ``os.replace``, directory fsync;
-* retention: after a checkpoint is durably written, older ones of the same rank beyond the newest
-  ``keep`` are deleted, so the newest valid checkpoint is never removed before a newer one exists.
-  Files with a higher step than the one just written (left by an attempt whose state could not be
-  used) are left alone; they are overwritten when training reaches that step again.
+* retention: after a checkpoint is durably written, the older checkpoints *this process wrote* beyond
+  the newest ``keep`` are deleted, so the newest valid checkpoint is never removed before a newer one
+  exists. A checkpoint this process did not write is never deleted or overwritten: another
+  configuration's in the same folder stays intact, and so do a resumed run's predecessor's files
+  (a retried job keeps up to ``keep`` files per attempt).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import hashlib
 import io
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +39,16 @@ CHECKPOINT_FORMAT_VERSION = 1
 FOOTER_MAGIC = b"TCKPT\x00v1"
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _FOOTER_SIZE = len(FOOTER_MAGIC) + _DIGEST_SIZE
-_NAME = re.compile(r"checkpoint-rank(?P<rank>\d{5})-step(?P<step>\d{12})\.pt")
+_NAME = re.compile(r"checkpoint-rank(?P<rank>\d{5})-step(?P<step>\d{12})(?:\.(?P<token>[0-9a-f]{8}))?\.pt")
 
 
 class CheckpointError(Exception):
     """A checkpoint file that cannot be used (truncated, corrupt, or written by another configuration)."""
 
 
-def checkpoint_name(rank: int, step: int) -> str:
-    return f"checkpoint-rank{rank:05d}-step{step:012d}.pt"
+def checkpoint_name(rank: int, step: int, token: str | None = None) -> str:
+    """The file name of ``rank``'s checkpoint at ``step`` (``token``: the alternative name, see above)."""
+    return f"checkpoint-rank{rank:05d}-step{step:012d}{f'.{token}' if token else ''}.pt"
 
 
 def encode_checkpoint(state: dict[str, Any]) -> bytes:
@@ -85,9 +91,12 @@ class CheckpointManager:
         self.rank = rank
         self.keep = keep
         self.log = logger
+        #: the checkpoints this process wrote (the only ones it may prune or overwrite), by step
+        self.written: dict[int, Path] = {}
+        self._token = secrets.token_hex(4)
 
     def files(self) -> list[CheckpointFile]:
-        """This rank's checkpoint files, newest (highest step) first."""
+        """This rank's checkpoint files, newest (highest step) first (same step: by name)."""
         if not self.directory.is_dir():
             return []
         found = []
@@ -95,6 +104,7 @@ class CheckpointManager:
             match = _NAME.fullmatch(path.name)
             if match and int(match["rank"]) == self.rank and path.is_file():
                 found.append(CheckpointFile(path, self.rank, int(match["step"])))
+        found.sort(key=lambda f: f.path.name)
         return sorted(found, key=lambda f: f.step, reverse=True)
 
     def remove_stale_temp_files(self) -> None:
@@ -107,13 +117,25 @@ class CheckpointManager:
                 self.log.warning("removing incomplete checkpoint write %s", path)
                 path.unlink(missing_ok=True)
 
-    def save(self, state: dict[str, Any], step: int) -> Path:
-        """Write atomically and durably, then prune older checkpoints of this rank."""
+    def _target(self, step: int) -> Path:
+        """Where the checkpoint of ``step`` goes: never over a file this process did not write."""
+        if step in self.written:
+            return self.written[step]
         path = self.directory / checkpoint_name(self.rank, step)
+        while path.exists():  # another run's file (or, astronomically rarely, a token collision)
+            path = self.directory / checkpoint_name(self.rank, step, self._token)
+            if path.exists():
+                self._token = secrets.token_hex(4)
+        return path
+
+    def save(self, state: dict[str, Any], step: int) -> Path:
+        """Write atomically and durably, then prune the older checkpoints this process wrote."""
+        path = self._target(step)
         atomic_write_bytes(path, encode_checkpoint({"format_version": CHECKPOINT_FORMAT_VERSION, **state}))
-        older = [f for f in self.files() if f.step < step]
+        self.written[step] = path
+        older = sorted((s for s in self.written if s < step), reverse=True)
         for stale in older[self.keep - 1 :]:
-            stale.path.unlink(missing_ok=True)
+            self.written.pop(stale).unlink(missing_ok=True)
         return path
 
     def load(self, file: CheckpointFile, map_location: str | torch.device) -> dict[str, Any]:

@@ -7,10 +7,17 @@ The SageMaker contract these helpers implement:
 * a failing job writes a one-paragraph reason to ``/opt/ml/output/failure`` (training jobs: it becomes
   ``FailureReason``) or ``/opt/ml/output/message`` (processing jobs: it becomes ``ExitMessage``), and
   exits non-zero. Usage errors (bad arguments, schema mismatches) exit with 2, anything else with 1.
+
+Command-line errors go through the same contract: :class:`ArgumentParser` prints argparse's usage and
+message to stderr as usual, then raises :class:`ArgumentsError` (a :class:`UsageError`) instead of
+exiting, so :func:`run_entry_point` writes that message to the failure file and exits with 2.
+:class:`JobFailure` is an expected failure whose message says everything (e.g. training diverged):
+logged and written without a traceback, exit code 1.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -19,7 +26,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 
@@ -37,6 +44,28 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """A problem with the job's inputs or arguments; the message names the offending item."""
+
+
+class ArgumentsError(UsageError):
+    """Command-line arguments argparse refused; the message was already printed to stderr."""
+
+
+class JobFailure(Exception):
+    """The job cannot succeed, for a reason its message states in full (no traceback helps); exit 1."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`ArgumentsError` instead of exiting, so the failure file is written.
+
+    Everything argparse refuses (an unknown option, ``--epochs 2.5``, a missing value) ends here; the
+    stderr output is argparse's own (usage line, then ``<prog>: error: <message>``).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = f"{self.prog}: error: {message}"
+        self.print_usage(sys.stderr)
+        print(text, file=sys.stderr, flush=True)
+        raise ArgumentsError(text)
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -78,9 +107,14 @@ def run_entry_point(
     try:
         return main(argv)
     except UsageError as error:
-        logger.error("%s", error)
+        if not isinstance(error, ArgumentsError):  # argparse already printed it to stderr
+            logger.error("%s", error)
         write_failure_reason(str(error), kind)
         return EXIT_USAGE
+    except JobFailure as error:
+        logger.error("%s", error)
+        write_failure_reason(str(error), kind)
+        return EXIT_ERROR
     except Exception as error:
         logger.error("unexpected error: %s\n%s", error, traceback.format_exc())
         write_failure_reason(f"{type(error).__name__}: {error}", kind)

@@ -28,6 +28,10 @@ For more than two classes the section is ``multiclass_classification_metrics`` w
 string ``"NaN"`` when bootstrapping is disabled (``--bootstrap_samples 0``) or undefined, and so is a
 ``value`` that is undefined (AUC when the test split has a single class). The confusion matrix maps
 true label -> predicted label -> count, with the class labels from the model.
+
+Argument errors (``--bootstrap_samples abc``, an unknown option) exit with code 2 and their message goes
+to stderr and to ``/opt/ml/output/message`` (the processing job's ``ExitMessage``), like every usage
+error (see :mod:`common`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,15 @@ import metrics
 import numpy as np
 import scoring
 import torch
-from common import EXIT_OK, UsageError, atomic_write_json, get_logger, load_split_csv, run_entry_point
+from common import (
+    EXIT_OK,
+    ArgumentParser,
+    UsageError,
+    atomic_write_json,
+    get_logger,
+    load_split_csv,
+    run_entry_point,
+)
 from model import MODEL_FILE, load_model
 
 LOG = get_logger("evaluate")
@@ -117,9 +129,7 @@ def build_report(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Evaluate the model on the test split (SageMaker processing)."
-    )
+    parser = ArgumentParser(description="Evaluate the model on the test split (SageMaker processing).")
     parser.add_argument("--model_path", "--model-path", default=DEFAULT_MODEL_PATH)
     parser.add_argument("--test_path", "--test-path", default=DEFAULT_TEST_PATH)
     parser.add_argument("--output_dir", "--output-dir", default=DEFAULT_OUTPUT_DIR)

@@ -13,18 +13,21 @@ float feature vectors in three steps, each fitted on the **train split only**:
 
 A cell is null when, stripped and lower-cased, it is one of :data:`NULL_TOKENS`.
 
-Serving code applies the same transform with ``FeatureTransform.from_dict(json["transform"])``
-and ``transform(rows)``; this module depends on numpy only.
+Training and serving read ``preprocessing.json`` through :func:`read_preprocessing` only: it validates
+the file and names the file and key of anything malformed (:class:`PreprocessingError`); the serving
+code then applies ``transform(rows)``. This module depends on numpy only.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -273,22 +276,183 @@ class FeatureTransform:
         return {"columns": [column.to_dict() for column in self.columns]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureTransform:
+    def from_dict(cls, data: Any, where: str = "transform") -> FeatureTransform:
+        """Rebuild a fitted transform from :meth:`to_dict` output, validating every field.
+
+        A malformed value raises :class:`PreprocessingError` naming its key path (``where`` is the path
+        of ``data`` itself, e.g. ``transform.columns[2].mean``).
+        """
+        items = _list(_field(data, "columns", where), f"{where}.columns")
+        if not items:
+            raise PreprocessingError(f"key '{where}.columns': expected at least one column, got []")
         columns: list[Column] = []
-        for item in data["columns"]:
-            if item["kind"] == "categorical":
-                columns.append(CategoricalColumn(item["name"], item["impute"], list(item["categories"])))
-            else:
-                low, high = item["clip"]
+        for index, item in enumerate(items):
+            at = f"{where}.columns[{index}]"
+            name = _string(_field(item, "name", at), f"{at}.name")
+            kind = _field(item, "kind", at)
+            if kind == "categorical":
+                categories = _list(_field(item, "categories", at), f"{at}.categories")
                 columns.append(
-                    NumericColumn(
-                        item["name"],
-                        item["type"],
-                        float(item["impute"]),
-                        None if low is None else float(low),
-                        None if high is None else float(high),
-                        float(item["mean"]),
-                        float(item["std"]),
+                    CategoricalColumn(
+                        name,
+                        _string(_field(item, "impute", at), f"{at}.impute"),
+                        [_string(c, f"{at}.categories[{i}]") for i, c in enumerate(categories)],
                     )
                 )
+            elif kind == "numeric":
+                column_type = _field(item, "type", at)
+                if column_type not in ("float", "int"):
+                    raise PreprocessingError(
+                        f'key \'{at}.type\': expected "float" or "int", got {_shown(column_type)}'
+                    )
+                clip = _list(_field(item, "clip", at), f"{at}.clip")
+                if len(clip) != 2:
+                    raise PreprocessingError(
+                        f"key '{at}.clip': expected [low, high] (numbers or null), got {_shown(clip)}"
+                    )
+                low, high = (_number(v, f"{at}.clip[{i}]", nullable=True) for i, v in enumerate(clip))
+                raw_std = _field(item, "std", at)
+                std = _number(raw_std, f"{at}.std")
+                if not std > 0:
+                    raise PreprocessingError(f"key '{at}.std': expected a number > 0, got {_shown(raw_std)}")
+                columns.append(
+                    NumericColumn(
+                        name,
+                        column_type,
+                        _number(_field(item, "impute", at), f"{at}.impute"),
+                        low,
+                        high,
+                        _number(_field(item, "mean", at), f"{at}.mean"),
+                        std,
+                    )
+                )
+            else:
+                raise PreprocessingError(
+                    f'key \'{at}.kind\': expected "numeric" or "categorical", got {_shown(kind)}'
+                )
+        names = [column.name for column in columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise PreprocessingError(f"key '{where}.columns': duplicate column name(s) {duplicates}")
         return cls(columns)
+
+
+# --------------------------------------------------------------------------------------------------
+# preprocessing.json: the one reader shared by train.py and the serving code
+# --------------------------------------------------------------------------------------------------
+
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+class PreprocessingError(ValueError):
+    """A ``preprocessing.json`` that cannot be used. The message names the key path (e.g.
+    ``transform.columns[2].mean``) or, for invalid JSON, the line and column; :func:`read_preprocessing`
+    prefixes the file."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The validated parts of ``preprocessing.json`` that training and serving use."""
+
+    path: Path
+    classes: list[str]
+    feature_names: list[str]
+    transform: FeatureTransform
+
+
+def read_preprocessing(path: Path) -> Preprocessing:
+    """Read and validate ``preprocessing.json`` (as written by preprocess.py).
+
+    Raises :class:`PreprocessingError` naming the file and the offending key, or the line and column of
+    invalid JSON, instead of a bare ``KeyError``/``TypeError``/``JSONDecodeError`` traceback.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PreprocessingError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PreprocessingError(f"{path}: not UTF-8 text (invalid byte at offset {error.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PreprocessingError(
+            f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise PreprocessingError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as error:  # e.g. an integer literal longer than Python's digit limit
+        raise PreprocessingError(f"{path}: not valid JSON: {error}") from None
+    try:
+        if not isinstance(data, dict):
+            raise PreprocessingError(f"the top level: expected a JSON object, got {_shown(data)}")
+        label = _field(data, "label", "")
+        classes = _list(_field(label, "classes", "label"), "label.classes")
+        if not classes:
+            raise PreprocessingError("key 'label.classes': expected at least one class, got []")
+        class_labels = [_label(c, f"label.classes[{i}]") for i, c in enumerate(classes)]
+        if len(set(class_labels)) != len(class_labels):
+            raise PreprocessingError(f"key 'label.classes': duplicate class labels in {class_labels}")
+        names = _list(_field(data, "feature_names", ""), "feature_names")
+        feature_names = [_string(n, f"feature_names[{i}]") for i, n in enumerate(names)]
+        transform = FeatureTransform.from_dict(_field(data, "transform", ""), "transform")
+        if transform.feature_names != feature_names:
+            raise PreprocessingError(
+                f"key 'feature_names': {len(feature_names)} names that differ from the "
+                f"{len(transform.feature_names)} features the transform produces"
+            )
+    except PreprocessingError as error:
+        raise PreprocessingError(f"{path}: {error}") from None
+    return Preprocessing(path, class_labels, feature_names, transform)
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error message shows it: ``"abc" (string)``, ``3 (number)``, ``an object``."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    kind = {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+    return f"{json.dumps(value)[:80]} ({kind})"
+
+
+def _field(obj: Any, key: str, where: str) -> Any:
+    """``obj[key]`` of a JSON object at key path ``where`` ("" = the top level)."""
+    path = f"{where}.{key}" if where else key
+    if not isinstance(obj, dict):
+        raise PreprocessingError(f"key '{where or '(top level)'}': expected an object, got {_shown(obj)}")
+    if key not in obj:
+        raise PreprocessingError(f"key '{path}' is missing")
+    return obj[key]
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise PreprocessingError(f"key '{path}': expected an array, got {_shown(value)}")
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise PreprocessingError(f"key '{path}': expected a string, got {_shown(value)}")
+    return value
+
+
+def _label(value: Any, path: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PreprocessingError(f"key '{path}': expected a string, got {_shown(value)}")
+    return str(value)
+
+
+@overload
+def _number(value: Any, path: str, nullable: Literal[False] = False) -> float: ...
+@overload
+def _number(value: Any, path: str, nullable: Literal[True]) -> float | None: ...
+def _number(value: Any, path: str, nullable: bool = False) -> float | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        allowed = "a finite number or null" if nullable else "a finite number"
+        raise PreprocessingError(f"key '{path}': expected {allowed}, got {_shown(value)}")
+    return float(value)

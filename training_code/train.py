@@ -10,7 +10,15 @@ per step to 0) ``--dropout`` (0.1) ``--hidden_units`` (64) ``--num_layers`` (2) 
 (1e-4) ``--checkpoint_interval_steps`` (see :data:`DEFAULT_CHECKPOINT_INTERVAL_STEPS`; 0 = only on
 SIGTERM and at the end) ``--checkpoints_to_keep`` (3) ``--seed`` (42) ``--device`` (auto|cpu|cuda)
 ``--num_threads`` (0 = torch's default; 1 is often fastest for small MLPs on shared CPUs).
-Unknown arguments are logged and ignored, so extra SageMaker hyperparameters never crash the job.
+
+Argument errors fail the job at once with exit code 2, argparse's message on stderr and the same message
+in ``/opt/ml/output/failure`` (the job's ``FailureReason``): a value of the wrong type (``--epochs 2.5``),
+a float hyperparameter that is not finite (``--learning_rate inf``/``nan``), a value out of range, and
+an unknown argument (``--learnig_rate 0.1``: the message names it, suggests the closest known name and
+lists the known ones). The SageMaker training toolkit passes only the user's hyperparameters as
+``--name value`` (it consumes every ``sagemaker_*`` hyperparameter and ``_tuning_objective_metric``
+itself), so an unknown name is a typo. Arguments in those framework-reserved names, should a launcher
+pass them, are logged and ignored. Names must be spelled in full (no argparse abbreviations).
 
 Paths (env, overridable on the CLI)
 -----------------------------------
@@ -43,6 +51,17 @@ script joins a process group (nccl on GPU, gloo on CPU), wraps the model in Dist
 shards each epoch with a seeded ``DistributedSampler``. Rank 0 validates, prints metrics and writes the
 model; all ranks checkpoint.
 
+Divergence
+----------
+A loss that becomes non-finite (NaN/inf: a learning rate far too high, an overflow) fails the job with
+exit code 1 and a failure reason naming the epoch, batch, global step and loss. Losses stay on the
+device and are checked every :data:`STOP_SYNC_STEPS` steps (no per-step host sync); before every
+checkpoint and at every epoch end the model and optimizer state are checked too. So no checkpoint
+holding non-finite state is written (a retry resumes from the last finite one) and nothing is exported
+to the model dir. With several ranks the check is agreed on by an all-reduce at the same steps on every
+rank, and every rank fails with the same message. A checkpoint holding non-finite weights (written by an
+older version) is skipped on restore.
+
 Metrics: each epoch prints ``metrics.format_metric`` lines (train:loss, validation:loss,
 validation:accuracy, validation:f1) that ``metrics.METRIC_DEFINITIONS`` match.
 
@@ -54,9 +73,11 @@ known step. It is never set in production.
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -75,7 +96,17 @@ import scoring
 import torch
 import torch.distributed as dist
 from checkpointing import CheckpointError, CheckpointManager
-from common import EXIT_OK, UsageError, get_logger, is_within, load_split_csv, run_entry_point
+from common import (
+    EXIT_OK,
+    ArgumentParser,
+    JobFailure,
+    UsageError,
+    get_logger,
+    is_within,
+    load_split_csv,
+    run_entry_point,
+)
+from features import PREPROCESSING_FILE, Preprocessing, PreprocessingError, read_preprocessing
 from model import MODEL_FILE, ONNX_FILE, TabularClassifier, export_onnx, model_artifact, save_model
 from torch import nn
 from torch.nn import functional
@@ -89,14 +120,18 @@ DEFAULT_TRAIN_DIR = "/opt/ml/input/data/train"
 DEFAULT_VALIDATION_DIR = "/opt/ml/input/data/validation"
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
-PREPROCESSING_FILE = "preprocessing.json"
 TEST_PAUSE_ENV = "TRAIN_TEST_PAUSE_AT_STEP"
 #: Default checkpoint cadence. A checkpoint of the default model costs ~5-15 ms (mostly the fsync) and a
 #: step ~1-2 ms on 2 CPU cores, so 1000 steps keep the overhead well under 2 % while a spot interruption
 #: costs at most a few seconds of redone work (measurements: bench/README.md, "## Training").
 DEFAULT_CHECKPOINT_INTERVAL_STEPS = 1000
-#: With several ranks the SIGTERM flag is agreed on (all-reduce) every this many steps.
+#: With several ranks the SIGTERM flag is agreed on (all-reduce) every this many steps; the recent losses
+#: are checked for NaN/inf at the same steps.
 STOP_SYNC_STEPS = 8
+#: Hyperparameters the SageMaker framework reserves: its toolkit consumes them, so they are never
+#: train.py's; if a launcher passes them anyway they are logged and ignored (not refused as typos).
+FRAMEWORK_ARGUMENT_PREFIX = "sagemaker_"
+FRAMEWORK_ARGUMENTS = ("_tuning_objective_metric",)
 CHECKPOINT_NAMESPACES = ("none", "config")
 #: Copied into <model dir>/code/: the registered model's serving entry point and the modules it imports.
 SERVING_FILES = ("inference.py", "model.py", "features.py", "common.py")
@@ -123,6 +158,9 @@ class Hyperparameters:
     checkpoint_namespace: str = "none"
 
     def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"hyperparameter --{name}: got {value!r}; allowed: a finite number")
         checks = [
             ("epochs", self.epochs >= 1, ">= 1"),
             ("batch_size", self.batch_size >= 2, ">= 2 (BatchNorm needs two rows per batch)"),
@@ -159,7 +197,9 @@ class Paths:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Train the tabular classifier (SageMaker script mode).")
+    parser = ArgumentParser(
+        description="Train the tabular classifier (SageMaker script mode).", allow_abbrev=False
+    )
     defaults = Hyperparameters()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name}", type=type(value), default=value)
@@ -174,8 +214,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_option(token: str) -> bool:
+    if not token.startswith("-"):
+        return False
+    try:
+        float(token)  # a negative number is a value
+    except ValueError:
+        return True
+    return False
+
+
+def split_unknown(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
+    """argparse's leftovers as (framework-reserved arguments with their values, everything else)."""
+    framework: list[str] = []
+    unknown: list[str] = []
+    current = unknown
+    for token in tokens:
+        if _is_option(token):
+            name = token.lstrip("-").split("=", 1)[0]
+            reserved = name.startswith(FRAMEWORK_ARGUMENT_PREFIX) or name in FRAMEWORK_ARGUMENTS
+            current = framework if reserved else unknown
+        current.append(token)
+    return framework, unknown
+
+
+PATH_ARGUMENTS = ("train", "validation", "model_dir", "checkpoint_dir")
+
+
+def known_arguments() -> list[str]:
+    return [f"--{name}" for name in (*asdict(Hyperparameters()), *PATH_ARGUMENTS)]
+
+
+def unknown_arguments_message(unknown: Sequence[str]) -> str:
+    """Names the unknown arguments (with the closest known name) and lists the known ones."""
+    known = known_arguments()
+    named = []
+    for token in unknown:
+        if _is_option(token):
+            name = token.split("=", 1)[0]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            named.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    if not named:  # values without an option before them
+        named = [f"value {unknown[0]!r} without an option before it"]
+    return f"unknown argument(s): {', '.join(named)} (a misspelled hyperparameter?); known: {' '.join(known)}"
+
+
 def parse_args(argv: Sequence[str] | None) -> tuple[Hyperparameters, Paths, list[str]]:
-    args, unknown = build_parser().parse_known_args(argv)
+    """Hyperparameters, paths and the ignored framework-reserved arguments; refuses anything unknown."""
+    parser = build_parser()
+    args, leftovers = parser.parse_known_args(argv)
+    framework, unknown = split_unknown(leftovers)
+    if unknown:
+        parser.error(unknown_arguments_message(unknown))
     values = vars(args)
     hp = Hyperparameters(**{name: values[name] for name in asdict(Hyperparameters())})
     model_dir = values["model_dir"]
@@ -191,7 +281,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Hyperparameters, Paths, list
             "(SM_MODEL_DIR): checkpoints would be packed into model.tar.gz. Use a directory outside it, "
             f"e.g. the default {DEFAULT_CHECKPOINT_DIR} (--checkpoint_dir or SM_CHECKPOINT_DIR)"
         )
-    return hp, paths, unknown
+    return hp, paths, framework
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,7 +473,11 @@ class Trainer:
         self.global_step = 0
         self.epoch_loss_sum = torch.zeros((), dtype=torch.float32, device=ctx.device)
         self.epoch_samples = 0
-        self.last_checkpoint_step = -1
+        #: (epoch, batch, global step) of the newest checkpoint written or restored
+        self.checkpointed_position: tuple[int, int, int] | None = None
+        #: the losses of the steps since the last divergence check, on the device (no per-step sync)
+        self.recent_losses = torch.zeros(STOP_SYNC_STEPS, dtype=torch.float32, device=ctx.device)
+        self.recent_count = 0
         pause = os.environ.get(TEST_PAUSE_ENV)
         self.pause_at_step = int(pause) if pause else None
 
@@ -422,8 +516,12 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self.epoch_loss_sum = state["epoch_loss_sum"].to(self.ctx.device)
         self.epoch_samples = int(state["epoch_samples"])
-        self.last_checkpoint_step = self.global_step
+        self.checkpointed_position = self.position
         restore_rng_state(state["rng"])
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        return self.epoch, self.batch_in_epoch, self.global_step
 
     def _accept(self, state: dict[str, Any]) -> str | None:
         """Why a checkpoint does not belong to this run (None when it does)."""
@@ -438,6 +536,11 @@ class Trainer:
             return f"written by rank {state.get('rank')} of {state.get('world_size')}"
         if state.get("batches_per_epoch") != self.batches_per_epoch:
             return "batches per epoch differ"
+        non_finite = non_finite_tensors(
+            {"model": state.get("model", {}), "optimizer": state.get("optimizer", {})}
+        )
+        if non_finite:
+            return f"holds non-finite values ({', '.join(non_finite[:3])}): written by a run that diverged"
         return None
 
     def restore(self) -> int | None:
@@ -480,11 +583,12 @@ class Trainer:
         return self.global_step
 
     def save_checkpoint(self, force: bool = False) -> None:
-        """Checkpoint the current position (skipped when this step is already saved, unless ``force``)."""
-        if self.checkpoints is None or (self.last_checkpoint_step == self.global_step and not force):
+        """Checkpoint the current position (skipped when it is the one last written or restored, unless
+        ``force``). The caller has checked the state for divergence (:meth:`poll`)."""
+        if self.checkpoints is None or (self.checkpointed_position == self.position and not force):
             return
         path = self.checkpoints.save(self.state_dict(), self.global_step)
-        self.last_checkpoint_step = self.global_step
+        self.checkpointed_position = self.position
         LOG.info(
             "checkpoint saved: %s (global step %d, epoch %d, batch %d/%d)",
             path,
@@ -496,15 +600,69 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------------
 
-    def stop_requested(self) -> bool:
-        """Whether to stop at this step boundary; with several ranks, all ranks agree."""
+    def poll(self, writes_state: bool) -> bool:
+        """At a step boundary: whether to stop (SIGTERM), after checking that training has not diverged.
+
+        The recent losses are checked every :data:`STOP_SYNC_STEPS` steps; when ``writes_state`` (a
+        checkpoint is due or the epoch ends) and before a SIGTERM checkpoint, the model and optimizer
+        state are checked too. A non-finite value raises :class:`JobFailure`, so nothing is written from
+        that state. With several ranks both decisions are agreed on by one all-reduce, at steps that are
+        the same on every rank (the stop flag only every STOP_SYNC_STEPS steps).
+        """
+        sync = self.global_step % STOP_SYNC_STEPS == 0
+        full = self.recent_count == self.recent_losses.numel()
         if not self.ctx.distributed:
-            return self.stop.requested
-        if self.global_step % STOP_SYNC_STEPS != 0:
+            stop = self.stop.requested
+            if sync or full or writes_state or stop:
+                problem = self.divergence(check_state=writes_state or stop)
+                if problem is not None:
+                    raise JobFailure(self.divergence_message([(self.ctx.rank, *problem)]))
+            return stop
+        if not (sync or full or writes_state):
             return False
-        flag = torch.tensor([1 if self.stop.requested else 0], dtype=torch.int32, device=self.ctx.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        stop = self._agree(self.stop.requested and sync, check_state=writes_state)
+        if stop and not writes_state:
+            self._agree(False, check_state=True)  # the SIGTERM checkpoint must hold finite state
+        return stop
+
+    def _agree(self, stop: bool, check_state: bool) -> bool:
+        """Collective: all-reduce (stop, diverged) over the ranks; every rank raises the same failure."""
+        problem = self.divergence(check_state)
+        flags = torch.tensor([int(stop), int(problem is not None)], dtype=torch.int32, device=self.ctx.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        if flags[1].item():
+            gathered: list[tuple[int, int, str] | None] = [None] * self.ctx.world_size
+            dist.all_gather_object(gathered, None if problem is None else (self.ctx.rank, *problem))
+            raise JobFailure(self.divergence_message([p for p in gathered if p is not None]))
+        return bool(flags[0].item())
+
+    def divergence(self, check_state: bool) -> tuple[int, str] | None:
+        """(global step, what) of the first non-finite loss since the last check or, with
+        ``check_state``, of non-finite model/optimizer state now; None when everything is finite."""
+        count, self.recent_count = self.recent_count, 0
+        if count:
+            losses = self.recent_losses[:count].cpu()
+            bad = torch.nonzero(~torch.isfinite(losses)).flatten()
+            if bad.numel():
+                first = int(bad[0])
+                return self.global_step - count + 1 + first, f"the loss is {float(losses[first])}"
+        if check_state:
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+            non_finite = non_finite_tensors(state)
+            if non_finite:
+                return self.global_step, f"non-finite values in {', '.join(non_finite[:3])}"
+        return None
+
+    def divergence_message(self, problems: list[tuple[int, int, str]]) -> str:
+        """One message for (rank, global step, what) reports: the earliest step wins."""
+        rank, step, what = min(problems, key=lambda p: (p[1], p[0]))
+        epoch, batch = (step - 1) // self.batches_per_epoch + 1, (step - 1) % self.batches_per_epoch + 1
+        where = f" on rank {rank}" if self.ctx.distributed else ""
+        return (
+            f"training diverged at epoch {epoch}/{self.hp.epochs}, batch {batch}/{self.batches_per_epoch} "
+            f"(global step {step}){where}: {what}. Stopped without exporting a model or writing a checkpoint "
+            f"from that state. Lower --learning_rate (now {self.hp.learning_rate:g}) or check the data."
+        )
 
     def _pause_for_test(self) -> None:
         LOG.info("TEST HOOK: paused after global step %d", self.global_step)
@@ -533,13 +691,16 @@ class Trainer:
             optimizer.step()
             scheduler.step()
             loss_sum.add_(loss.detach(), alpha=end - start)
+            self.recent_losses[self.recent_count].copy_(loss.detach())
+            self.recent_count += 1
             self.epoch_samples += end - start
             self.batch_in_epoch = batch + 1
             self.global_step += 1
             if self.pause_at_step == self.global_step:
                 self._pause_for_test()
-            stop = self.stop_requested()
-            if stop or (interval and self.global_step % interval == 0):
+            checkpoint_due = bool(interval) and self.global_step % interval == 0
+            stop = self.poll(writes_state=checkpoint_due or self.batch_in_epoch == self.batches_per_epoch)
+            if stop or checkpoint_due:
                 self.save_checkpoint()
             if stop:
                 return False
@@ -564,6 +725,21 @@ class Trainer:
         self.epoch_loss_sum.zero_()
         self.epoch_samples = 0
         return result
+
+
+def non_finite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Names (dotted paths) of the floating-point tensors in a nested state dict holding NaN or inf."""
+    found: list[str] = []
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
+            found.append(prefix)
+    elif isinstance(state, dict):
+        for key, value in state.items():
+            found += non_finite_tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(state, list | tuple):
+        for index, value in enumerate(state):
+            found += non_finite_tensors(value, f"{prefix}[{index}]")
+    return found
 
 
 @torch.no_grad()
@@ -608,15 +784,16 @@ def log_epoch(result: EpochResult, trainer: Trainer, seconds: float, samples: in
 # --------------------------------------------------------------------------------------------------
 
 
-def read_preprocessing(train: Path) -> tuple[dict[str, Any] | None, Path | None]:
+def channel_preprocessing(train: Path) -> Preprocessing | None:
+    """The train channel's validated preprocessing.json, or None when there is none."""
     directory = train if train.is_dir() else train.parent
     path = directory / PREPROCESSING_FILE
     if not path.is_file():
-        return None, None
+        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8")), path
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path} is not valid JSON: {error}") from error
+        return read_preprocessing(path)
+    except PreprocessingError as error:  # names the file and the key (or line/column)
+        raise UsageError(str(error)) from None
 
 
 def data_digest(features: np.ndarray, labels: np.ndarray) -> str:
@@ -631,10 +808,11 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
     x_val, y_val = load_split_csv(paths.validation, "validation channel (SM_CHANNEL_VALIDATION)")
     if x_val.shape[1] != x_train.shape[1]:
         raise UsageError(f"validation has {x_val.shape[1]} features but train has {x_train.shape[1]}")
-    spec, spec_path = read_preprocessing(paths.train)
+    spec = channel_preprocessing(paths.train)
+    spec_path = spec.path if spec is not None else None
     if spec is not None:
-        classes = [str(c) for c in spec["label"]["classes"]]
-        feature_names = [str(n) for n in spec["feature_names"]]
+        classes = spec.classes
+        feature_names = spec.feature_names
         if len(feature_names) != x_train.shape[1]:
             raise UsageError(
                 f"{spec_path} lists {len(feature_names)} features but the train data has {x_train.shape[1]}"
@@ -706,7 +884,7 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
         result = trainer.finish_epoch(validation)
         if ctx.is_main:
             log_epoch(result, trainer, time.perf_counter() - started, samples)
-    trainer.save_checkpoint(force=True)  # the "complete" state: a retried job only re-exports the model
+    trainer.save_checkpoint()  # the "complete" state: a retried job only re-exports the model
 
     if ctx.is_main:
         paths.model_dir.mkdir(parents=True, exist_ok=True)
@@ -726,11 +904,14 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    hp, paths, unknown = parse_args(argv)
+    hp, paths, framework = parse_args(argv)
     stop = StopSignal()
     stop.install()  # before the slow setup, so a SIGTERM during startup is not lost
-    if unknown:
-        LOG.warning("ignoring unrecognized arguments: %s", " ".join(unknown))
+    if framework:
+        LOG.warning(
+            "ignoring unrecognized arguments: %s (SageMaker framework settings, not hyperparameters)",
+            " ".join(framework),
+        )
     if hp.num_threads:
         torch.set_num_threads(hp.num_threads)
     ctx = setup_process(hp.device)

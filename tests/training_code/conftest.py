@@ -53,7 +53,8 @@ def start_train(tmp_path: Path) -> Iterator[Callable[..., RunningTrain]]:
 
 @pytest.fixture(scope="session")
 def reference_run(breast_cancer: Processed, tmp_path_factory: pytest.TempPathFactory) -> TrainRun:
-    """One uninterrupted training run of the reference configuration (with an unknown extra argument)."""
+    """One uninterrupted training run of the reference configuration, with an extra argument in the SageMaker
+    framework's reserved ``sagemaker_*`` names (ignored with a warning; any other unknown one is refused)."""
     base = tmp_path_factory.mktemp("reference")
     run = run_train(
         breast_cancer, base / "model", base / "checkpoints", "--sagemaker_extra_setting", "surprise"

@@ -160,3 +160,43 @@ def test_batch_bounds_never_leave_a_single_row_batch() -> None:
     assert train.batch_bounds(10, 4) == [0, 4, 8, 10]
     assert train.batch_bounds(9, 4) == [0, 4, 9]  # 1-row tail merged into the previous batch
     assert train.batch_bounds(5, 8) == [0, 5]
+
+
+def test_only_checkpoints_this_process_wrote_are_pruned_or_overwritten(
+    tmp_path: Path, log: tuple[logging.Logger, ListHandler]
+) -> None:
+    """Another run's files (another configuration, or a predecessor) survive byte for byte, even where
+    this run checkpoints the same steps; this run's own files are pruned to ``keep``."""
+    other = CheckpointManager(tmp_path, rank=0, keep=2, logger=log[0])
+    for step in (5, 10, 15):
+        other.save({"run": "A", "step": step}, step)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == [checkpoint_name(0, 10), checkpoint_name(0, 15)]
+
+    this = CheckpointManager(tmp_path, rank=0, keep=2, logger=log[0])
+    written = [this.save({"run": "B", "step": step}, step) for step in (5, 10, 15, 20)]
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {name: after[name] for name in before} == before  # A's files: intact and byte-identical
+    assert written[0].name == checkpoint_name(0, 5)  # a free name is used as is
+    assert written[1].name != checkpoint_name(0, 10) and written[1].name.startswith(
+        "checkpoint-rank00000-step"
+    )
+    assert [p for p in written if p.exists()] == written[2:]  # B keeps its newest 2 of its own
+    # B's alternative names are found (a retried B resumes from them); A's files are found too
+    assert [f.step for f in this.files()] == [20, 15, 15, 10]
+    assert {f.path for f in this.files()} == {*written[2:], *(tmp_path / name for name in before)}
+    assert decode_checkpoint(written[2].read_bytes())["run"] == "B"
+    # the same process saving the same step again replaces its own file, not A's
+    assert this.save({"run": "B", "step": 20, "again": True}, 20) == written[3]
+    assert decode_checkpoint(written[3].read_bytes())["again"] is True
+
+
+def test_a_resumed_run_keeps_its_predecessors_files(
+    tmp_path: Path, log: tuple[logging.Logger, ListHandler]
+) -> None:
+    first = CheckpointManager(tmp_path, rank=0, keep=1, logger=log[0])
+    first.save({"step": 5}, 5)
+    resumed = CheckpointManager(tmp_path, rank=0, keep=1, logger=log[0])
+    resumed.save({"step": 10}, 10)
+    resumed.save({"step": 15}, 15)
+    assert steps(resumed) == [15, 5]  # its own step 10 is pruned, the predecessor's step 5 is not

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scoring
 import torch
-from common import UsageError, load_split_csv
+from common import EXIT_USAGE, UsageError, load_split_csv, run_entry_point
 from model import load_model
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
@@ -193,3 +193,28 @@ def test_unsafe_archive_is_refused(tmp_path: Path) -> None:
 def test_missing_model_is_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"holds neither model\.pt nor model\.tar\.gz"):
         evaluate.locate_model(tmp_path, tmp_path / "scratch")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--bootstrap_samples", "abc"],
+            "argument --bootstrap_samples/--bootstrap-samples: invalid int value: 'abc'",
+        ),
+        (["--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
+        (["--test_pth", "x"], "unrecognized arguments: --test_pth x"),
+    ],
+)
+def test_argument_errors_exit_2_with_the_processing_exit_message(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+    assert run_entry_point(evaluate.main, "processing", evaluate.LOG, argv) == EXIT_USAGE
+    reason = (tmp_path / "output" / "message").read_text()  # the processing job's ExitMessage
+    assert reason.endswith(f": error: {message}")
+    assert capsys.readouterr().err.splitlines()[-1] == reason

@@ -106,6 +106,8 @@ def test_container_code_needs_only_stdlib_numpy_and_torch(module: str) -> None:
     allowed = set(sys.stdlib_module_names) | {"__future__", "numpy", "torch"} | SIBLINGS
     if module == "inference":  # the inference toolkit's error type, imported with a local fallback
         allowed.add("sagemaker_inference")
+    if module == "ingest_features":  # the Feature Store runtime client, imported lazily in its main()
+        allowed |= {"boto3", "botocore"}
     imported = _imported_modules(CODE_DIR / f"{module}.py")
     assert imported <= allowed, f"{module}.py imports {sorted(imported - allowed)}"
 

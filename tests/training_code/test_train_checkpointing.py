@@ -9,6 +9,7 @@ from the test.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -192,3 +193,31 @@ def test_unknown_checkpoint_namespace_is_refused(breast_cancer: Processed, tmp_p
     run = run_train(breast_cancer, tmp_path / "m", tmp_path / "c", "--checkpoint_namespace", "trial")
     assert run.returncode == 2
     assert "--checkpoint_namespace: got 'trial'; allowed: none or config" in run.log
+
+
+@pytest.mark.slow
+def test_another_configuration_in_the_same_folder_leaves_the_previous_checkpoints_intact(
+    breast_cancer: Processed, reference_run: TrainRun, tmp_path: Path
+) -> None:
+    """Namespace "none": configuration B runs in the folder holding configuration A's checkpoints (the
+    reference run's 45, 50 and 52). B checkpoints exactly those steps too, yet never overwrites or prunes
+    A's files; a rerun of B resumes from B's own final checkpoint."""
+    shared = tmp_path / "checkpoints"
+    shutil.copytree(reference_run.checkpoint_dir, shared)
+    a_files = {p.name: p.read_bytes() for p in shared.iterdir()}
+    assert checkpoint_steps(shared) == [45, 50, TOTAL_STEPS]
+
+    b = run_train(breast_cancer, tmp_path / "b", shared, "--learning_rate", "0.01")
+    assert b.returncode == 0, b.log
+    assert "resumed from checkpoint" not in b.log
+    assert "written by a different configuration: learning_rate=0.003 (now 0.01)" in b.log
+    assert {name: (shared / name).read_bytes() for name in a_files} == a_files
+    b_files = sorted(set(p.name for p in shared.iterdir()) - set(a_files))
+    assert sorted(int(name[25:37]) for name in b_files) == [45, 50, TOTAL_STEPS]  # B's newest 3, pruned
+
+    again = run_train(breast_cancer, tmp_path / "b-again", shared, "--learning_rate", "0.01")
+    assert again.returncode == 0, again.log
+    assert resumed_step(again.log) == TOTAL_STEPS and not re.search(r"epoch \d+/\d+ done", again.log)
+    assert_bitwise_equal(model_state(tmp_path / "b-again"), model_state(tmp_path / "b"))
+    assert {name: (shared / name).read_bytes() for name in a_files} == a_files
+    assert sorted(set(p.name for p in shared.iterdir()) - set(a_files)) == b_files  # nothing rewritten

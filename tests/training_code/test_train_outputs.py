@@ -1,9 +1,13 @@
-"""What train.py leaves behind: metric log lines, model.pt, model.onnx, preprocessing.json; its guards."""
+"""What train.py leaves behind: metric log lines, model.pt, model.onnx, preprocessing.json; its guards
+(argument errors: exit code 2 with the message on stderr and in the SageMaker failure file)."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import metrics
@@ -15,7 +19,7 @@ import train
 from common import EXIT_USAGE, load_split_csv
 from model import load_model
 from sklearn.metrics import accuracy_score, f1_score, log_loss
-from training_helpers import Processed, TrainRun
+from training_helpers import CODE_DIR, Processed, TrainRun, subprocess_env
 
 
 @pytest.mark.slow
@@ -44,6 +48,8 @@ def test_metric_regexes_extract_the_values_the_saved_model_reproduces(
 
 @pytest.mark.slow
 def test_unknown_hyperparameters_are_logged_not_fatal(reference_run: TrainRun) -> None:
+    """Only SageMaker's framework-reserved names (``sagemaker_*``): any other unknown name is refused
+    (test_misspelled_hyperparameter_is_refused_naming_it_and_the_known_ones)."""
     assert "ignoring unrecognized arguments: --sagemaker_extra_setting surprise" in reference_run.log
 
 
@@ -120,3 +126,114 @@ def test_checkpoint_dir_from_environment_inside_model_dir_is_refused(
 def test_invalid_hyperparameters_name_the_argument(argument: str, value: str, message: str) -> None:
     with pytest.raises(train.UsageError, match=re.escape(message)):
         train.parse_args([argument, value, "--model_dir", "/tmp/m", "--checkpoint_dir", "/tmp/c"])
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("--learning_rate", "inf"),
+        ("--learning_rate", "nan"),
+        ("--learning_rate", "1e309"),  # overflows to inf when parsed
+        ("--weight_decay", "inf"),
+        ("--dropout", "nan"),
+    ],
+)
+def test_non_finite_float_hyperparameters_are_refused_naming_them(argument: str, value: str) -> None:
+    shown = repr(float(value))
+    with pytest.raises(
+        train.UsageError, match=re.escape(f"{argument}: got {shown}; allowed: a finite number")
+    ):
+        train.parse_args([argument, value, "--model_dir", "/tmp/m", "--checkpoint_dir", "/tmp/c"])
+
+
+def test_every_float_hyperparameter_is_checked_for_finiteness() -> None:
+    floats = [name for name, value in asdict(train.Hyperparameters()).items() if isinstance(value, float)]
+    assert floats == ["learning_rate", "dropout", "weight_decay"]
+    for name in floats:
+        with pytest.raises(train.UsageError, match=f"--{name}: got inf; allowed: a finite number"):
+            train.Hyperparameters(**{name: float("inf")})
+
+
+def run_main(argv: list[str], out: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """train.py's entry point in-process, with the failure file going to ``out``."""
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(out))
+    return train.run_entry_point(train.main, "training", train.LOG, argv)
+
+
+def test_misspelled_hyperparameter_is_refused_naming_it_and_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "--learnig_rate",
+        "0.1",
+        "--model_dir",
+        str(tmp_path / "m"),
+        "--checkpoint_dir",
+        str(tmp_path / "c"),
+    ]
+    assert run_main(argv, tmp_path / "output", monkeypatch) == EXIT_USAGE
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert "unknown argument(s): --learnig_rate (did you mean --learning_rate?)" in reason
+    known = reason.split("known: ", 1)[1].split()
+    assert known == train.known_arguments()
+    assert {"--epochs", "--learning_rate", "--checkpoint_namespace", "--model_dir"} <= set(known)
+    assert capsys.readouterr().err.splitlines()[-1] == reason  # the same message as on stderr
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--epochs", "3", "--learning", "0.1"],  # an abbreviation is not a name either
+        ["--epochs", "3", "stray"],
+        ["--Epochs", "3"],
+    ],
+)
+def test_other_unknown_arguments_are_refused(argv: list[str]) -> None:
+    with pytest.raises(train.UsageError, match=r"unknown argument\(s\): "):
+        train.parse_args([*argv, "--model_dir", "/tmp/m", "--checkpoint_dir", "/tmp/c"])
+
+
+def test_sagemaker_framework_arguments_are_ignored_not_refused() -> None:
+    argv = ["--sagemaker_program", "train.py", "--_tuning_objective_metric", "validation:accuracy"]
+    hp, _, ignored = train.parse_args([*argv, "--epochs", "2", "--model_dir", "/m", "--checkpoint_dir", "/c"])
+    assert hp.epochs == 2 and ignored == argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+        (["--batch_size", "abc"], "argument --batch_size: invalid int value: 'abc'"),
+        (["--learning_rate", "fast"], "argument --learning_rate: invalid float value: 'fast'"),
+        (["--seed"], "argument --seed: expected one argument"),
+    ],
+)
+def test_argument_type_errors_write_the_failure_file(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_main(argv, tmp_path / "output", monkeypatch) == EXIT_USAGE
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert reason.endswith(f": error: {message}")  # "<prog>: error: ...", as argparse prints it
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and err.splitlines()[-1] == reason
+
+
+def test_argument_errors_of_the_script_exit_2_with_the_failure_file(tmp_path: Path) -> None:
+    """As SageMaker runs it: ``python train.py --epochs 2.5`` exits 2; FailureReason = stderr's message."""
+    result = subprocess.run(
+        [sys.executable, str(CODE_DIR / "train.py"), "--epochs", "2.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=subprocess_env(SM_OUTPUT_DIR=str(tmp_path / "output")),
+    )
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    reason = (tmp_path / "output" / "failure").read_text()
+    assert reason == "train.py: error: argument --epochs: invalid int value: '2.5'"
+    assert result.stderr.splitlines()[-1] == reason
+    assert "Traceback" not in result.stderr
