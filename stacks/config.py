@@ -1,26 +1,42 @@
-"""Typed, validated stage configuration.
+"""Typed, validated configuration of the app: the name prefix, the stages, the stage to synthesize.
 
 The stages live in ``cdk.json`` under ``context.stages``; ``app.py`` selects one with
-``-c stage=<name>`` (default ``dev``), parses it here exactly once into frozen pydantic
-models and passes the pieces down to stacks as props. Constructs never read context or
-the environment.
+``-c stage=<name>`` (default ``dev``), parses the context here exactly once into frozen pydantic
+models (:func:`load_app_config`) and passes the pieces down to stacks as props. Constructs never
+read context or the environment.
 
-Every model forbids unknown keys, so a typo fails synth instead of silently falling back
-to a default. Every error is reported as one message naming the key path, the bad value
-and what is allowed (:class:`ConfigError`).
+Nothing is guessed: every model forbids unknown keys, a JSON ``null`` is refused wherever it
+appears (omitting a key is how to take its default), an empty ``-c stage=`` is refused, context keys
+that look like this app's but are not are refused, and a cross-field check blames the key the user
+wrote, never a key that only holds its default. Per-key overrides on the command line
+(``-c stages.dev.training.max_wait_seconds=10800``) are applied to the selected stage with the same
+validation; their values are parsed as JSON where they parse (so ``1800`` is an int and ``null`` is
+null), else kept as strings. Every error is one line naming the key path, the bad value and what is
+allowed (:class:`ConfigError`).
+
+Names: a stage name is lowercase letters and digits and the name prefix (default ``MlPlatform``) is
+letters and digits, so ``<prefix>-<stage>-<Role>`` stack names, and the export and resource names
+derived from them, are distinct for distinct (prefix, stage) pairs. A stage whose data is retained
+(``removal_policy: retain``) must declare its account and region.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal, Self
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 from botocore.loaders import Loader
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
+
+from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -29,6 +45,18 @@ LOG_RETENTION_DAYS = (
 
 # The SageMaker Feature Store feature-name pattern (CreateFeatureGroup FeatureName).
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
+
+DEFAULT_STAGE = "dev"
+DEFAULT_NAME_PREFIX = "MlPlatform"
+# Stack names are "<prefix>-<stage>-<Role>". Neither part may hold a '-', so the split is unambiguous and
+# distinct (prefix, stage) pairs give distinct stack, export and resource names (CDK's unique resource
+# names drop every non-alphanumeric character: with '-' allowed, 'dev' and 'de-v' were one name).
+STAGE_NAME_PATTERN = r"^[a-z][a-z0-9]{0,15}$"
+STAGE_NAME_RULE = "a lowercase letter, then lowercase letters and digits, at most 16 characters"
+NAME_PREFIX_PATTERN = r"^[A-Z][A-Za-z0-9]{0,23}$"
+NAME_PREFIX_RULE = "an uppercase letter, then letters and digits, at most 24 characters (e.g. MlPlatformB)"
+# Where the regions of the container images are listed (ml_platform.images reads it).
+IMAGE_TABLE_PATH = f"constructs/ml_platform/{TABLE_RESOURCE}"
 
 
 @cache
@@ -60,6 +88,17 @@ def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator
     return AfterValidator(check)
 
 
+def _known_image_region(value: str) -> str:
+    if value not in IMAGE_TABLE.regions:
+        raise PydanticCustomError(
+            "not_allowed",
+            "a region listed in {table} ({count} regions; scripts/gen_image_uris.py regenerates it from the "
+            "SageMaker SDK)",
+            {"table": IMAGE_TABLE_PATH, "count": len(IMAGE_TABLE.regions)},
+        )
+    return value
+
+
 class ConfigError(ValueError):
     """A stage configuration that cannot be used. The message names key, value and what is allowed."""
 
@@ -71,6 +110,19 @@ class _Model(BaseModel):
 def _fail(key: str, value: Any, allowed: str) -> ValueError:
     """A validator error in the one format: ``<key>: got <value>; allowed: <allowed>``."""
     return ValueError(f"{key}: got {value!r}; allowed: {allowed}")
+
+
+def _given(model: BaseModel, key: str) -> bool:
+    """Whether ``key`` was written in the config (rather than holding its default)."""
+    return key in model.model_fields_set
+
+
+def _shown(model: BaseModel, key: str) -> str:
+    """``key (value)``, marked when the value is the default nobody wrote."""
+    value = getattr(model, key)
+    return (
+        f"{key} ({value!r})" if _given(model, key) else f"{key} ({value!r}, the default; the key is not set)"
+    )
 
 
 class DataLakeConfig(_Model):
@@ -156,7 +208,10 @@ class ProcessingConfig(_Model):
     def _ratios(self) -> Self:
         total = self.train_ratio + self.validation_ratio + self.test_ratio
         if abs(total - 1.0) > 1e-9:
-            raise _fail("train_ratio+validation_ratio+test_ratio", round(total, 12), "a sum of exactly 1")
+            parts = ", ".join(_shown(self, k) for k in ("train_ratio", "validation_ratio", "test_ratio"))
+            raise _fail(
+                "train_ratio+validation_ratio+test_ratio", round(total, 12), f"a sum of exactly 1 ({parts})"
+            )
         return self
 
 
@@ -195,16 +250,26 @@ class TrainingConfig(_Model):
                 "checkpoint_interval_steps", self.checkpoint_interval_steps, "a positive number of steps"
             )
         if self.use_spot and not self.checkpoints:
+            # checkpoints defaults to true, so a false one was written: blame it.
             raise _fail(
                 "checkpoints",
                 self.checkpoints,
-                "true when use_spot is true (a spot interruption without checkpoints restarts from scratch)",
+                "true when use_spot is true"
+                + ("" if _given(self, "use_spot") else " (the default; the key is not set)")
+                + " (a spot interruption without checkpoints restarts from scratch)",
             )
         if self.max_wait_seconds < self.max_runtime_seconds:
+            if _given(self, "max_wait_seconds"):
+                raise _fail(
+                    "max_wait_seconds",
+                    self.max_wait_seconds,
+                    f"at least {_shown(self, 'max_runtime_seconds')}; the spot wait includes it",
+                )
             raise _fail(
-                "max_wait_seconds",
-                self.max_wait_seconds,
-                f"at least max_runtime_seconds ({self.max_runtime_seconds}); the spot wait includes it",
+                "max_runtime_seconds",
+                self.max_runtime_seconds,
+                f"at most {_shown(self, 'max_wait_seconds')}; set max_wait_seconds too (the spot wait "
+                "includes the run time)",
             )
         return self
 
@@ -250,10 +315,15 @@ class TuningRanges(_Model):
     @model_validator(mode="after")
     def _ranges_train_py_accepts(self) -> Self:
         if self.learning_rate.scaling != "Logarithmic":
-            raise _fail(
-                "learning_rate.scaling",
-                self.learning_rate.scaling,
-                "'Logarithmic' (learning rates span decades)",
+            if _given(self.learning_rate, "scaling"):
+                raise _fail(
+                    "learning_rate.scaling",
+                    self.learning_rate.scaling,
+                    "'Logarithmic' (learning rates span decades)",
+                )
+            raise ValueError(
+                f"learning_rate.scaling: not set, and its default {self.learning_rate.scaling!r} is not "
+                "allowed here; allowed: 'Logarithmic' (learning rates span decades)"
             )
         if self.batch_size.min < 2:
             raise _fail("batch_size.min", self.batch_size.min, "at least 2 (BatchNorm needs two rows)")
@@ -276,12 +346,27 @@ class TuningConfig(_Model):
     @model_validator(mode="after")
     def _parallel(self) -> Self:
         if self.max_parallel_jobs > self.max_jobs:
-            raise _fail("max_parallel_jobs", self.max_parallel_jobs, f"at most max_jobs ({self.max_jobs})")
-        if self.strategy == "Hyperband" and self.early_stopping != "Off":
+            if _given(self, "max_parallel_jobs"):
+                raise _fail(
+                    "max_parallel_jobs", self.max_parallel_jobs, f"at most {_shown(self, 'max_jobs')}"
+                )
             raise _fail(
-                "early_stopping",
-                self.early_stopping,
-                "'Off' with the Hyperband strategy (it stops early itself)",
+                "max_jobs",
+                self.max_jobs,
+                f"at least {_shown(self, 'max_parallel_jobs')}; set max_parallel_jobs too",
+            )
+        if self.strategy == "Hyperband" and self.early_stopping != "Off":
+            if _given(self, "early_stopping"):
+                raise _fail(
+                    "early_stopping",
+                    self.early_stopping,
+                    "'Off' with the Hyperband strategy (it stops early itself)",
+                )
+            raise _fail(
+                "strategy",
+                self.strategy,
+                f"'Hyperband' only with early_stopping 'Off', and early_stopping is not set (its default is "
+                f"{self.early_stopping!r}); set early_stopping: 'Off'",
             )
         return self
 
@@ -300,9 +385,11 @@ class RegistryConfig(_Model):
 class StageConfig(_Model):
     """Everything one stage (e.g. dev, prod) of the platform is built from."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+    name: Annotated[str, Field(pattern=STAGE_NAME_PATTERN)]
     account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] | None = None
+    region: (
+        Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$"), AfterValidator(_known_image_region)] | None
+    ) = None
     removal_policy: Literal["destroy", "retain"]
     auto_delete_objects: bool = False
     termination_protection: bool = False
@@ -326,77 +413,398 @@ class StageConfig(_Model):
                 self.auto_delete_objects,
                 "true only with removal_policy 'destroy' (retained data is never auto-deleted)",
             )
+        if self.removal_policy == "retain" and (self.account is None or self.region is None):
+            missing = " and ".join(k for k in ("account", "region") if getattr(self, k) is None)
+            raise ValueError(
+                f"{missing.replace(' and ', '/')}: not set; allowed: with removal_policy 'retain' both "
+                "account and region are required (a stage whose data outlives its stacks is pinned to one "
+                "account and region, so it cannot be deployed wherever the credentials point)"
+            )
         if (self.account is None) != (self.region is None):
-            raise _fail(
-                "account/region",
-                {"account": self.account, "region": self.region},
-                "both set (environment-specific synth) or both absent (environment-agnostic)",
+            given, missing = ("account", "region") if self.region is None else ("region", "account")
+            raise ValueError(
+                f"{missing}: not set, but {given} is ({getattr(self, given)!r}); allowed: both account and "
+                "region (environment-specific synth) or neither (environment-agnostic)"
             )
         return self
 
 
-def _describe(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
-    """Allowed keys of the model at ``loc`` (for 'unknown key' errors)."""
-    model: Any = root
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field's annotation holds (directly or in an Optional/Union), if any."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _field_at(loc: tuple[int | str, ...], root: type[BaseModel]) -> FieldInfo | None:
+    """The model field a key path ends at (``None`` for list items, mapping values and unknown keys)."""
+    model: type[BaseModel] | None = root
+    field: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            # An item of a tuple of models (e.g. features.2): continue in the item's model.
+            item = get_args(field.annotation)[0] if field is not None and get_args(field.annotation) else None
+            model, field = _model_in(item), None
             continue
+        if model is None:
+            return None
         field = model.model_fields.get(part)
         if field is None:
-            return ""
-        annotation = field.annotation
-        model = None
-        for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-            elif hasattr(candidate, "__args__"):
-                inner = [a for a in candidate.__args__ if isinstance(a, type) and issubclass(a, BaseModel)]
-                model = inner[0] if inner else model
+            return None
+        model = _model_in(field.annotation)
+    return field
+
+
+def _describe(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    """Allowed keys of the model at ``loc`` (for 'unknown key' errors)."""
+    parent = _field_at(loc[:-1], root) if loc[:-1] else None
+    model = root if not loc[:-1] else (_model_in(parent.annotation) if parent is not None else None)
+    if model is None and loc[:-1] and isinstance(loc[-2], int):
+        # The key sits in an item of a tuple of models.
+        field = _field_at(loc[:-2], root)
+        args = get_args(field.annotation) if field is not None else ()
+        model = _model_in(args[0]) if args else None
     if model is None:
         return ""
     return ", ".join(sorted(model.model_fields))
 
 
-def _format_errors(prefix: str, error: ValidationError, root: type[BaseModel]) -> str:
+# ---- null ------------------------------------------------------------------------------------------
+# A JSON null is refused wherever it appears. Omitting a key is how to take its default; a null is never
+# read as "the default", and never as "not set" for an optional key. Nulls are replaced by a value that
+# every field type refuses, so pydantic reports an error there (and no cross-field check of an enclosing
+# model runs on incomplete data); those errors are then reported as the null they stand for.
+_NULL = {"<null>": True}
+
+
+def _mark_nulls(value: Any, annotation: Any, loc: tuple[int | str, ...], found: list[tuple[Any, ...]]) -> Any:
+    if value is None:
+        found.append(loc)
+        return dict(_NULL)
+    model = _model_in(annotation)
+    if model is not None and isinstance(value, dict):
+        return {
+            key: (
+                _mark_nulls(item, model.model_fields[key].annotation, (*loc, key), found)
+                if key in model.model_fields
+                else item  # an unknown key: reported as unknown, whatever its value
+            )
+            for key, item in value.items()
+        }
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is tuple and args and isinstance(value, list):
+        return [_mark_nulls(item, args[0], (*loc, i), found) for i, item in enumerate(value)]
+    if (
+        isinstance(origin, type)
+        and issubclass(origin, Mapping)
+        and len(args) == 2
+        and isinstance(value, dict)
+    ):
+        return {key: _mark_nulls(item, args[1], (*loc, key), found) for key, item in value.items()}
+    return value
+
+
+def _holds_stand_in(value: Any) -> bool:
+    if value == _NULL:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_stand_in(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_stand_in(v) for v in value)
+    return False
+
+
+def _null_message(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    field = _field_at(loc, root) if not isinstance(loc[-1], int) else None
+    if field is None:
+        # A list item or a mapping value (features.2, tags.team).
+        what = "remove the item" if isinstance(loc[-1], int) else "remove the key"
+        return f"null is not allowed; {what} or give it a value"
+    if field.is_required():
+        return "null is not allowed; the key is required"
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return "null is not allowed; omit the key to leave it unset"
+    if isinstance(default, BaseModel):
+        return "null is not allowed; omit the key to use the defaults of all its keys"
+    shown = json.dumps(list(default) if isinstance(default, tuple) else default)
+    return f"null is not allowed; omit the key to use the default {shown}"
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+
+def _origin_of(path: str, origins: Mapping[str, str]) -> str:
+    """`` (from -c ...)`` when ``path`` (or a key above or below it) came from a command-line override."""
+    for key, assignment in origins.items():
+        if path == key or path.startswith(key + ".") or key.startswith(path + "."):
+            return f" (from -c {assignment})"
+    return ""
+
+
+def _format_errors(
+    prefix: str,
+    error: ValidationError | None,
+    root: type[BaseModel],
+    nulls: Sequence[tuple[Any, ...]] = (),
+    origins: Mapping[str, str] | None = None,
+) -> list[str]:
+    origins = origins or {}
     lines = []
-    for item in error.errors():
+    for loc in nulls:
+        path = ".".join([prefix, *(str(p) for p in loc)])
+        lines.append(f"{path}: {_null_message(loc, root)}{_origin_of(path, origins)}")
+    for item in error.errors() if error is not None else ():
         loc = tuple(item["loc"])
+        if any(loc[: len(null)] == null for null in nulls) or _holds_stand_in(item.get("input")):
+            continue  # the stand-in for a null (or a consequence of it), reported above
         path = ".".join([prefix, *(str(p) for p in loc)])
         value = item.get("input")
         if item["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key (value {value!r}); allowed keys: {_describe(loc, root)}")
-            continue
-        message = item["msg"]
-        if item["type"] == "value_error":
+            line = f"{path}: unknown key (value {value!r}); allowed keys: {_describe(loc, root)}"
+        elif item["type"] == "value_error":
             # Our own validators already name key, value and what is allowed.
-            message = re.sub(r"^Value error, ", "", message)
-            lines.append(f"{path}.{message}")
-            continue
-        if item["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
-            continue
-        message = message.replace("Input should be ", "").replace("String should match", "a string matching")
-        lines.append(f"{path}: got {value!r}; allowed: {message}")
-    return "invalid stage configuration:\n  " + "\n  ".join(lines)
+            line = f"{path}.{re.sub(r'^Value error, ', '', item['msg'])}"
+        elif item["type"] == "missing":
+            line = f"{path}: required key is missing"
+        else:
+            message = (
+                item["msg"]
+                .replace("Input should be ", "")
+                .replace("String should match", "a string matching")
+            )
+            line = f"{path}: got {value!r}; allowed: {message}"
+        key_path = line.split(":", 1)[0]
+        lines.append(line + _origin_of(key_path, origins))
+    return lines
+
+
+def _invalid(lines: list[str]) -> ConfigError:
+    return ConfigError("invalid stage configuration:\n  " + "\n  ".join(lines))
+
+
+def _check_stage_name(stage: Any) -> None:
+    if not isinstance(stage, str) or not re.fullmatch(STAGE_NAME_PATTERN, stage):
+        collides = isinstance(stage, str) and re.fullmatch(
+            STAGE_NAME_PATTERN, re.sub(r"[^a-z0-9]", "", stage)
+        )
+        squeezed = re.sub(r"[^a-z0-9]", "", stage) if isinstance(stage, str) else ""
+        hint = (
+            f"; resource names drop other characters, so it would be named like {squeezed!r}"
+            if collides
+            else ""
+        )
+        raise ConfigError(
+            f"stages.{stage}: stage name {stage!r} is not allowed; allowed: {STAGE_NAME_RULE}{hint}"
+        )
+
+
+def _parse_stage(
+    stages: Mapping[str, Any], stage: str, origins: Mapping[str, str]
+) -> tuple[StageConfig | None, list[str]]:
+    """``stages[stage]`` parsed, or the error lines (key path, value, what is allowed) of everything wrong."""
+    raw = stages[stage]
+    if raw is None:
+        return None, [
+            f"stages.{stage}: null is not allowed; a stage is an object (e.g. a copy of another stage's); "
+            "delete the key to drop the stage"
+        ]
+    if not isinstance(raw, Mapping):
+        return None, [f"stages.{stage}: got {raw!r}; allowed: an object"]
+    if "name" in raw:
+        return None, [f"stages.{stage}.name: unknown key; the stage name is the key under stages"]
+    nulls: list[tuple[Any, ...]] = []
+    marked = _mark_nulls(dict(raw), StageConfig, (), nulls)
+    try:
+        # JSON mode with strict models: "30" is not 30 and a list is a valid tuple, exactly as in cdk.json.
+        config = StageConfig.model_validate_json(json.dumps({"name": stage, **marked}))
+    except ValidationError as error:
+        return None, _format_errors(f"stages.{stage}", error, StageConfig, nulls, origins)
+    if nulls:  # only nulls of optional keys (the stand-in is refused everywhere, so this is defensive)
+        return None, _format_errors(f"stages.{stage}", None, StageConfig, nulls, origins)
+    return config, []
 
 
 def load_stage(stages: Any, stage: str) -> StageConfig:
     """Parse ``stages[stage]`` (the ``stages`` object of cdk.json context) into a :class:`StageConfig`."""
+    _check_stages(stages)
+    _check_selected(stages, stage)
+    config, lines = _parse_stage(stages, stage, {})
+    if config is None:
+        raise _invalid(lines)
+    return config
+
+
+def _check_stages(stages: Any) -> None:
+    if stages is None:
+        raise ConfigError(
+            "stages: not set or null; allowed: an object mapping stage names to configs (cdk.json "
+            "context.stages; run the app through `cdk synth`, which passes cdk.json's context)"
+        )
     if not isinstance(stages, Mapping) or not stages:
+        raise ConfigError(f"stages: got {stages!r}; allowed: an object mapping stage names to configs")
+    for name in stages:
+        _check_stage_name(name)
+
+
+def _check_selected(stages: Mapping[str, Any], stage: Any) -> None:
+    if not isinstance(stage, str) or stage not in stages:
+        hint = f"; omit -c stage to synthesize the default {DEFAULT_STAGE!r}" if stage == "" else ""
         raise ConfigError(
-            f"context.stages: got {stages!r}; allowed: an object mapping stage names to configs"
+            f"stage: got {stage!r}; allowed: one of {sorted(stages)} (from cdk.json context.stages){hint}"
         )
-    if stage not in stages:
-        raise ConfigError(
-            f"stage: got {stage!r}; allowed: one of {sorted(stages)} (from cdk.json context.stages)"
-        )
-    raw = stages[stage]
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"stages.{stage}: got {raw!r}; allowed: an object")
-    if "name" in raw:
-        raise ConfigError(f"stages.{stage}.name: unknown key; the stage name is the key under stages")
+
+
+# ---- the app's context -----------------------------------------------------------------------------
+
+# CDK's own context keys (feature flags, lookups, aws:cdk:*, acknowledged-issue-numbers...) all hold one of
+# these characters; a key without any of them is taken to be meant for this app and must be one of its keys.
+_CDK_KEY_CHARACTERS = re.compile(r"[:@/-]")
+APP_KEYS = ("stage", "stages", "name_prefix")
+OVERRIDE_PREFIX = "stages."
+
+
+def _parse_cli_value(value: Any) -> Any:
+    """A ``-c key=value`` value (always a string from the CLI) as JSON where it parses, else the string."""
+    if not isinstance(value, str):
+        return value
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(name)  # NaN / Infinity are not JSON
+
     try:
-        # JSON mode with strict models: "30" is not 30 and a list is a valid tuple, exactly as in cdk.json.
-        return StageConfig.model_validate_json(json.dumps({"name": stage, **raw}))
-    except ValidationError as error:
-        raise ConfigError(_format_errors(f"stages.{stage}", error, StageConfig)) from None
+        return json.loads(value, parse_constant=refuse_constant)
+    except ValueError:
+        return value
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What app.py builds: the stage to synthesize, every stage of cdk.json (all validated) and the name
+    prefix of every stack (``<name_prefix>-<stage>-<Role>``)."""
+
+    name_prefix: str
+    stage: StageConfig
+    stages: Mapping[str, StageConfig]
+
+    @property
+    def stack_prefix(self) -> str:
+        return stack_prefix(self.name_prefix, self.stage.name)
+
+
+def stack_prefix(name_prefix: str, stage: str) -> str:
+    """The first part of every stack name of a stage: ``<name_prefix>-<stage>``."""
+    return f"{name_prefix}-{stage}"
+
+
+def _apply_overrides(context: Mapping[str, Any], stages: dict[str, Any], selected: str) -> dict[str, str]:
+    """Apply each ``stages.<stage>.<key>...`` context key to ``stages`` in place; return key -> assignment."""
+    origins: dict[str, str] = {}
+    for key in sorted(k for k in context if k.startswith(OVERRIDE_PREFIX)):
+        raw_value = context[key]
+        assignment = f"{key}={raw_value if isinstance(raw_value, str) else json.dumps(raw_value)}"
+        parts = key[len(OVERRIDE_PREFIX) :].split(".")
+        stage, path = parts[0], parts[1:]
+        if stage not in stages:
+            raise ConfigError(
+                f"-c {assignment}: stage {stage!r} is not in cdk.json (stages: {sorted(stages)}); "
+                "an override changes a key of an existing stage, it cannot add a stage"
+            )
+        if stage != selected:
+            raise ConfigError(
+                f"-c {assignment}: overrides stage {stage!r}, but the stage being synthesized is "
+                f"{selected!r}; allowed: -c stages.{selected}.<key>=<value> (or -c stage={stage})"
+            )
+        if not path or "" in path:
+            raise ConfigError(f"-c {assignment}: allowed: -c stages.{stage}.<key>[.<key>...]=<value>")
+        node: Any = stages[stage]
+        for depth, part in enumerate(path[:-1]):
+            where = ".".join(["stages", stage, *path[: depth + 1]])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(
+                        f"-c {assignment}: {where}: no item {part!r} (the list has {len(node)})"
+                    )
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"-c {assignment}: {where} is {node!r}, not an object with keys")
+        last = path[-1]
+        value = _parse_cli_value(raw_value)
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"-c {assignment}: no item {last!r} (the list has {len(node)})")
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(
+                f"-c {assignment}: {'.'.join(['stages', stage, *path[:-1]])} is {node!r}, not an object"
+            )
+        origins[key] = assignment
+    return origins
+
+
+def _optional_string(context: Mapping[str, Any], key: str, default: str) -> Any:
+    if key not in context:
+        return default
+    value = context[key]
+    if value is None:
+        raise ConfigError(f"{key}: null is not allowed; omit it to use the default {default!r}")
+    return value
+
+
+def load_app_config(context: Mapping[str, Any]) -> AppConfig:
+    """Validate the app's context (as the CDK CLI passes it, nulls included) into an :class:`AppConfig`.
+
+    Every stage of ``stages`` is parsed (a broken stage fails every synth, not only its own); command-line
+    overrides (``-c stages.<stage>.<key>=<value>``) apply to the selected stage only.
+    """
+    unknown = sorted(
+        k
+        for k in context
+        if not _CDK_KEY_CHARACTERS.search(k) and k not in APP_KEYS and not k.startswith(OVERRIDE_PREFIX)
+    )
+    if unknown:
+        raise ConfigError(
+            f"context key {unknown[0]!r}: unknown to this app; allowed: {', '.join(APP_KEYS)} and "
+            "stages.<stage>.<key>[.<key>...] (a per-key override of the stage being synthesized)"
+        )
+    stage = _optional_string(context, "stage", DEFAULT_STAGE)
+    name_prefix = _optional_string(context, "name_prefix", DEFAULT_NAME_PREFIX)
+    if not isinstance(name_prefix, str) or not re.fullmatch(NAME_PREFIX_PATTERN, name_prefix):
+        raise ConfigError(f"name_prefix: got {name_prefix!r}; allowed: {NAME_PREFIX_RULE}")
+    raw_stages = _parse_cli_value(context.get("stages"))  # -c stages='{...}' arrives as a string
+    _check_stages(raw_stages)
+    _check_selected(raw_stages, stage)
+    stages = copy.deepcopy(dict(raw_stages))
+    origins = _apply_overrides(context, stages, stage)
+    parsed: dict[str, StageConfig] = {}
+    lines: list[str] = []
+    for name in stages:
+        config, errors = _parse_stage(stages, name, origins)
+        lines += errors
+        if config is not None:
+            parsed[name] = config
+    if lines:
+        raise _invalid(lines)
+    return AppConfig(name_prefix=name_prefix, stage=parsed[stage], stages=parsed)
+
+
+def context_from_environment(environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The context exactly as the CDK CLI hands it to the app, JSON nulls included; ``None`` without the CLI.
+
+    The CLI writes it as JSON to CDK_CONTEXT_JSON (and, when too big for the environment, the rest to the
+    file named by CONTEXT_OVERFLOW_LOCATION_ENV). The App's own view of it has lost every null-valued key
+    (jsii drops them on the way to Python), so the config is read from here.
+    """
+    text = environ.get("CDK_CONTEXT_JSON")
+    if text is None:
+        return None
+    context: dict[str, Any] = json.loads(text)
+    overflow = environ.get("CONTEXT_OVERFLOW_LOCATION_ENV")
+    if overflow:
+        context.update(json.loads(Path(overflow).read_text()))
+    return context

@@ -6,6 +6,7 @@ each stage (with the cdk-nag policy gates on, exactly as ``app.py`` runs it).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -23,13 +24,34 @@ CDK_JSON: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())
 STAGES: tuple[str, ...] = tuple(CDK_JSON["context"]["stages"])
 
 
-def app_context(stage: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The cdk.json context (feature flags + stages), optionally selecting a stage."""
-    context = dict(CDK_JSON["context"])
-    if stage is not None:
-        context["stage"] = stage
-    context.update(overrides)
-    return context
+# The keys the CDK CLI (2.1148) adds to the context of `cdk synth` (contextFromSettings in aws-cdk).
+CLI_ADDED_CONTEXT: dict[str, Any] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+    "aws:cdk:version-reporting": True,
+    "aws:cdk:bundling-stacks": ["**"],
+    "@aws-cdk/core:failSynthOnValidationErrors": False,
+}
+
+
+def cli_context(*assignments: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The context `cdk synth -c <assignment>...` hands the app in CDK_CONTEXT_JSON.
+
+    cdk.json's context (or ``context``), then each ``-c key=value`` split at the first ``=`` with the value
+    kept as a string (the CLI never parses it: ``-c a.b=1800`` is ``"1800"``, ``-c stage=`` is ``""``), then
+    the CLI's own keys. tests/stacks/test_cli_context.py checks this against the real CLI.
+    """
+    result = copy.deepcopy(CDK_JSON["context"] if context is None else context)
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        result[key] = value
+    result.update(copy.deepcopy(CLI_ADDED_CONTEXT))
+    return result
+
+
+def feature_flags() -> dict[str, Any]:
+    """cdk.json's context without the app's own keys: the feature flags every App of the tests gets."""
+    return {k: v for k, v in CDK_JSON["context"].items() if k not in ("stages", "name_prefix")}
 
 
 @dataclass(frozen=True)
@@ -45,17 +67,23 @@ class SynthesizedStage:
 
 
 def synth_stage(
-    stage: str, outdir: Path, customize: Callable[[dict[str, Stack]], None] | None = None
+    stage: str,
+    outdir: Path,
+    customize: Callable[[dict[str, Stack]], None] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> SynthesizedStage:
-    """Build and synthesize one stage the way app.py does (policy gates on); ``customize`` may add to it."""
+    """Build and synthesize one stage the way app.py does (policy gates on); ``customize`` may add to it.
+
+    ``context`` (default: cdk.json's) is validated by the same ``load_app_config`` app.py runs.
+    """
     from app import build_app
-    from stacks.config import load_stage
+    from stacks.config import load_app_config
     from stacks.policy import add_policy_gates
 
-    context = app_context(stage)
+    context = {**(CDK_JSON["context"] if context is None else context), "stage": stage}
+    config = load_app_config(context)
     app = App(context=context, outdir=str(outdir))
-    config = load_stage(context["stages"], stage)
-    stacks = build_app(app, config)
+    stacks = build_app(app, config.stage, name_prefix=config.name_prefix)
     if customize is not None:
         customize(stacks)
     add_policy_gates(app)
@@ -63,7 +91,7 @@ def synth_stage(
     templates = {
         role: assembly.get_stack_by_name(stack.stack_name).template for role, stack in stacks.items()
     }
-    return SynthesizedStage(stage, config, stacks, templates, outdir)
+    return SynthesizedStage(stage, config.stage, stacks, templates, outdir)
 
 
 @pytest.fixture(scope="session")
@@ -75,5 +103,5 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesiz
 @pytest.fixture
 def bare_stack() -> Iterator[Stack]:
     """A bare, environment-agnostic Stack in a fresh App, for per-construct tests."""
-    app = App(context={k: v for k, v in CDK_JSON["context"].items() if k != "stages"})
+    app = App(context=feature_flags())
     yield Stack(app, "TestStack")

@@ -1,16 +1,29 @@
-"""Stage config: valid stages parse; every bad value is refused with key path, value and what is allowed."""
+"""Stage config: valid stages parse; every bad value is refused with key path, value and what is allowed.
+
+In-process tests of ``stacks.config``; tests/stacks/test_cli_context.py runs the same refusals through
+app.py the way `cdk synth` runs it.
+"""
 
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
-from typing import Any
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 
-from stacks.config import ConfigError, StageConfig, load_stage
-from tests.conftest import CDK_JSON, ROOT, STAGES
+from stacks.config import (
+    DEFAULT_NAME_PREFIX,
+    ConfigError,
+    StageConfig,
+    context_from_environment,
+    load_app_config,
+    load_stage,
+)
+from tests.conftest import CDK_JSON, STAGES, cli_context
 
 BASE: dict[str, Any] = CDK_JSON["context"]["stages"]
 
@@ -45,6 +58,19 @@ def test_prod_retains_and_protects_dev_destroys() -> None:
     assert (dev.removal_policy, dev.termination_protection) == ("destroy", False)
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_retained_stage_is_pinned_to_an_account_and_region(stage: str) -> None:
+    config = load_stage(BASE, stage)
+    if config.removal_policy == "retain":
+        assert config.account is not None and config.region is not None
+
+
+def test_the_whole_cdk_json_context_loads_with_the_default_stage_and_prefix() -> None:
+    config = load_app_config(cli_context())
+    assert (config.stage.name, config.name_prefix) == ("dev", DEFAULT_NAME_PREFIX)
+    assert set(config.stages) == set(STAGES)
+
+
 BAD_CONFIGS = [
     # (path, bad value, fragments the one message must contain)
     ("removal_policy", "keep", ["stages.dev.removal_policy", "'keep'", "'destroy' or 'retain'"]),
@@ -65,7 +91,8 @@ BAD_CONFIGS = [
     ),
     ("log_retention_days", 42, ["log_retention_days", "42", "one of [1, 3, 5"]),
     ("account", "12345", ["stages.dev.account", "'12345'", "pattern"]),
-    ("region", "us-east-1", ["account/region", "both set"]),
+    ("region", "us-east-1", ["stages.dev.account: not set, but region is ('us-east-1')", "both account and"]),
+    ("region", "us-east-9", ["stages.dev.region: got 'us-east-9'", "constructs/ml_platform/image_uris.json"]),
     ("auto_delete_objects", True, []),  # valid in dev (destroy); see the prod case below
     (
         "feature_store.record_identifier",
@@ -184,9 +211,21 @@ def test_duplicate_feature_names_are_refused() -> None:
         load_stage(stages, "dev")
 
 
+def unused_stage_name() -> str:
+    """A stage name guaranteed not to be in cdk.json."""
+    name = "nosuchstage"
+    while name in BASE:
+        name += "x"
+    return name
+
+
 def test_unknown_stage_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"stage: got 'staging'; allowed: one of \['dev', 'prod'\]"):
-        load_stage(BASE, "staging")
+    name = unused_stage_name()
+    expected = rf"stage: got '{name}'; allowed: one of {re.escape(str(sorted(BASE)))}"
+    with pytest.raises(ConfigError, match=expected):
+        load_stage(BASE, name)
+    with pytest.raises(ConfigError, match=expected):
+        load_app_config(cli_context(f"stage={name}"))
 
 
 def test_unknown_top_level_key_is_an_error_not_ignored() -> None:
@@ -205,16 +244,291 @@ def test_all_errors_of_one_config_are_reported_together() -> None:
     assert "removal_policy" in message and "log_retention_days" in message
 
 
-def test_cli_synth_of_a_bad_stage_fails_with_the_message() -> None:
-    """The real entry point: app.py exits non-zero and prints the config error (no traceback)."""
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={"CDK_CONTEXT_JSON": '{"stage": "qa", "stages": {"dev": {}}}', "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
+# ---- null: refused everywhere, reported as itself --------------------------------------------------
+
+
+def key_paths(model: type[Any], raw: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key of the model tree (each field, nested ones too, whether cdk.json sets it or not)."""
+    for name, field in model.model_fields.items():
+        if name == "name":
+            continue
+        path = (*prefix, name)
+        yield path
+        nested = [a for a in (field.annotation, *get_args(field.annotation)) if hasattr(a, "model_fields")]
+        if nested:
+            value = raw.get(name, {}) if isinstance(raw, dict) else {}
+            if isinstance(value, list):  # a tuple of models (features): its first item
+                path, value = (*path, "0"), value[0]
+                yield path
+            yield from key_paths(nested[0], value, path)
+
+
+def with_null(path: tuple[str, ...]) -> dict[str, Any]:
+    stages = copy.deepcopy(BASE)
+    node = stages["dev"]
+    for part in path[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(path[-1])] = None
+    else:
+        node[path[-1]] = None
+    return stages
+
+
+NULL_PATHS = list(key_paths(StageConfig, BASE["dev"]))
+
+
+def test_null_paths_cover_the_whole_config() -> None:
+    assert {("training", "instance_type"), ("account",), ("tuning", "ranges", "dropout", "scaling")} <= set(
+        NULL_PATHS
     )
-    assert result.returncode != 0
-    assert "error: stage: got 'qa'; allowed: one of ['dev']" in result.stderr
-    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("path", NULL_PATHS, ids=[".".join(p) for p in NULL_PATHS])
+def test_null_is_refused_for_every_key_and_blames_only_that_key(path: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_stage(with_null(path), "dev")
+    lines = str(caught.value).splitlines()[1:]
+    key = "stages.dev." + ".".join(path)
+    assert len(lines) == 1, lines
+    assert lines[0].strip().startswith(f"{key}: null is not allowed; "), lines
+
+
+def test_null_message_names_the_default_to_omit_the_key_for() -> None:
+    with pytest.raises(
+        ConfigError, match=r'instance_type: null is not allowed; omit the key to use the default "ml'
+    ):
+        load_stage(with_null(("training", "instance_type")), "dev")
+    with pytest.raises(ConfigError, match=r"record_identifier: null is not allowed; the key is required"):
+        load_stage(with_null(("feature_store", "record_identifier")), "dev")
+
+
+def test_null_items_and_values_are_refused() -> None:
+    stages = copy.deepcopy(BASE)
+    stages["dev"]["feature_store"]["features"][2] = None
+    stages["dev"]["tags"]["team"] = None
+    stages["dev"]["registry"]["inference_instance_types"] = [None]
+    with pytest.raises(ConfigError) as caught:
+        load_stage(stages, "dev")
+    lines = [line.strip() for line in str(caught.value).splitlines()[1:]]
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "stages.dev.feature_store.features.2",
+        "stages.dev.registry.inference_instance_types.0",
+        "stages.dev.tags.team",
+    ]
+    assert all("null is not allowed" in line for line in lines)
+
+
+def test_a_null_stage_is_reported_as_null_not_as_unknown() -> None:
+    context = cli_context("stage=qa")
+    context["stages"]["qa"] = None
+    with pytest.raises(ConfigError, match=r"stages\.qa: null is not allowed; a stage is an object"):
+        load_app_config(context)
+    with pytest.raises(ConfigError, match=r"stage: null is not allowed; omit it to use the default 'dev'"):
+        load_app_config(cli_context() | {"stage": None})
+
+
+# ---- a cross-field error blames the key that was written, never one holding its default -------------
+
+DEFAULTED = [
+    # (change to dev, the key blamed, keys that must not be blamed)
+    (
+        {"training": {"max_runtime_seconds": 30000}},
+        "training.max_runtime_seconds: got 30000; allowed: at most max_wait_seconds (28800, the default",
+        ["training.max_wait_seconds:"],
+    ),
+    (
+        {"training": {"max_wait_seconds": 1800}},
+        "training.max_wait_seconds: got 1800; allowed: at least max_runtime_seconds (14400, the default",
+        ["training.max_runtime_seconds:"],
+    ),
+    (
+        {"tuning": {"max_jobs": 3}},
+        "tuning.max_jobs: got 3; allowed: at least max_parallel_jobs (5, the default",
+        ["tuning.max_parallel_jobs:"],
+    ),
+    (
+        {"tuning": {"strategy": "Hyperband"}},
+        "tuning.strategy: got 'Hyperband'; allowed: 'Hyperband' only with early_stopping 'Off'",
+        ["tuning.early_stopping:"],
+    ),
+    (
+        {"tuning": {"ranges": {"learning_rate": {"min": 0.001, "max": 0.1}}}},
+        "tuning.ranges.learning_rate.scaling: not set, and its default 'Linear' is not allowed",
+        [],
+    ),
+    (
+        {"processing": {"train_ratio": 0.8}},
+        "validation_ratio (0.15, the default; the key is not set)",
+        [],
+    ),
+    (
+        {"training": {"checkpoints": False}},
+        "training.checkpoints: got False; allowed: true when use_spot is true (the default; the key is not",
+        ["training.use_spot:"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "blamed", "not_blamed"), DEFAULTED, ids=[str(c[0]) for c in DEFAULTED])
+def test_cross_field_errors_blame_the_key_that_was_written(
+    change: dict[str, Any], blamed: str, not_blamed: list[str]
+) -> None:
+    stages = copy.deepcopy(BASE)
+    for section, values in change.items():
+        stages["dev"][section] = values  # the section as written: only these keys, the rest defaults
+    with pytest.raises(ConfigError) as caught:
+        load_stage(stages, "dev")
+    message = str(caught.value)
+    assert blamed in message, message
+    for key in not_blamed:
+        assert f"stages.dev.{key}" not in message, message
+
+
+# ---- names: stages, prefix --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["de-v", "Dev", "dev_1", "1dev", "a" * 17, ""])
+def test_stage_names_are_lowercase_letters_and_digits(name: str) -> None:
+    stages = {name: copy.deepcopy(BASE["dev"]), "dev": copy.deepcopy(BASE["dev"])}
+    with pytest.raises(
+        ConfigError, match=rf"stages\.{re.escape(name)}: stage name '{re.escape(name)}' is not"
+    ):
+        load_app_config(cli_context(context={**CDK_JSON["context"], "stages": stages}))
+
+
+def test_a_stage_name_that_would_collide_says_with_what() -> None:
+    stages = {"de-v": copy.deepcopy(BASE["dev"]), "dev": copy.deepcopy(BASE["dev"])}
+    with pytest.raises(ConfigError, match=r"so it would be named like 'dev'"):
+        load_app_config(cli_context(context={**CDK_JSON["context"], "stages": stages}))
+
+
+@pytest.mark.parametrize("name", ["qa", "dev2", "a" * 16])
+def test_valid_stage_names_are_accepted(name: str) -> None:
+    context = cli_context(f"stage={name}")
+    context["stages"][name] = copy.deepcopy(BASE["dev"])
+    assert load_app_config(context).stage.name == name
+
+
+@pytest.mark.parametrize("prefix", ["", "ml-platform", "mlPlatform", "Ml_Platform", "M" * 25, "1Ml"])
+def test_bad_name_prefixes_are_refused(prefix: str) -> None:
+    with pytest.raises(ConfigError, match=rf"name_prefix: got '{re.escape(prefix)}'; allowed: an uppercase"):
+        load_app_config(cli_context(f"name_prefix={prefix}"))
+
+
+def test_name_prefix_comes_from_cdk_json_or_the_command_line() -> None:
+    assert CDK_JSON["context"]["name_prefix"] == DEFAULT_NAME_PREFIX == "MlPlatform"
+    assert load_app_config(cli_context("name_prefix=MlPlatformB")).name_prefix == "MlPlatformB"
+    without = {k: v for k, v in cli_context().items() if k != "name_prefix"}
+    assert load_app_config(without).name_prefix == DEFAULT_NAME_PREFIX
+    with pytest.raises(ConfigError, match=r"name_prefix: null is not allowed"):
+        load_app_config(cli_context() | {"name_prefix": None})
+
+
+# ---- a retained stage is pinned to an account and region ---------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [("account",), ("region",), ("account", "region")])
+def test_a_retained_stage_must_declare_account_and_region(missing: tuple[str, ...]) -> None:
+    stages = copy.deepcopy(BASE)
+    prod = stages["prod"]
+    prod.update(removal_policy="retain", account="123456789012", region="us-east-1")
+    for key in missing:
+        del prod[key]
+    with pytest.raises(ConfigError, match=rf"stages\.prod\.{'/'.join(missing)}: not set; allowed: with "):
+        load_stage(stages, "prod")
+
+
+def test_a_destroyed_stage_may_be_environment_agnostic() -> None:
+    assert load_stage(BASE, "dev").account is None or load_stage(BASE, "dev").removal_policy == "destroy"
+    stages = copy.deepcopy(BASE)
+    stages["dev"].pop("account", None)
+    stages["dev"].pop("region", None)
+    stages["dev"]["removal_policy"] = "destroy"
+    assert load_stage(stages, "dev").account is None
+
+
+# ---- the context as the CLI passes it: -c stage=, overrides, unknown keys ---------------------------
+
+
+def test_an_empty_stage_is_refused_not_read_as_the_default() -> None:
+    with pytest.raises(ConfigError, match=r"stage: got ''; allowed: one of .*omit -c stage to synthesize"):
+        load_app_config(cli_context("stage="))
+
+
+@pytest.mark.parametrize(
+    ("assignment", "attribute", "expected"),
+    [
+        ("stages.dev.training.max_wait_seconds=10800", ("training", "max_wait_seconds"), 10800),
+        ("stages.dev.training.use_spot=false", ("training", "use_spot"), False),
+        ("stages.dev.training.instance_type=ml.g5.2xlarge", ("training", "instance_type"), "ml.g5.2xlarge"),
+        ("stages.dev.tags.team=ml", ("tags",), {**BASE["dev"].get("tags", {}), "team": "ml"}),
+        ('stages.dev.tags={"team": "ml"}', ("tags",), {"team": "ml"}),
+        ("stages.dev.training.hyperparameters.epochs=3", ("training", "hyperparameters", "epochs"), 3),
+        ("stages.dev.feature_store.features.2.type=String", ("feature_store", "features"), None),
+    ],
+)
+def test_per_key_overrides_apply_with_json_values(
+    assignment: str, attribute: tuple[str, ...], expected: Any
+) -> None:
+    value: Any = load_app_config(cli_context(assignment)).stage
+    for part in attribute:
+        value = getattr(value, part)
+    if expected is None:  # a list item
+        assert value[2].type == "String"
+    else:
+        assert (dict(value) if isinstance(expected, dict) else value) == expected
+
+
+@pytest.mark.parametrize(
+    ("assignment", "fragment"),
+    [
+        (
+            'stages.dev.training.max_wait_seconds="10800"',
+            "max_wait_seconds: got '10800'; allowed: a valid integer",
+        ),
+        ("stages.dev.training.max_wait_seconds=NaN", "max_wait_seconds: got 'NaN'"),
+        ("stages.dev.training.max_wait_seconds=1800", "(from -c stages.dev.training.max_wait_seconds=1800)"),
+        ("stages.dev.training.max_wait=1", "stages.dev.training.max_wait: unknown key"),
+        ("stages.dev.feature_store.features.99.type=String", "no item '99'"),
+        ("stages.dev.removal_policy.x=1", "stages.dev.removal_policy is 'destroy', not an object"),
+        (
+            "stages.prod.log_retention_days=30",
+            "overrides stage 'prod', but the stage being synthesized is 'dev'",
+        ),
+        ("stages.nosuchstage.removal_policy=destroy", "stage 'nosuchstage' is not in cdk.json"),
+        ("stages.dev=", "allowed: -c stages.dev.<key>"),
+        ("stag=prod", "context key 'stag': unknown to this app"),
+        ("Stage=prod", "context key 'Stage': unknown to this app"),
+        ("training.max_wait_seconds=1800", "context key 'training.max_wait_seconds': unknown to this app"),
+    ],
+)
+def test_bad_overrides_and_unknown_keys_are_refused(assignment: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_app_config(cli_context(assignment))
+    assert fragment in str(caught.value), str(caught.value)
+
+
+def test_cdk_own_context_keys_are_not_mistaken_for_the_apps() -> None:
+    context = cli_context() | {
+        "acknowledged-issue-numbers": [1234],
+        "availability-zones:account=123456789012:region=us-east-1": ["us-east-1a"],
+        "@aws-cdk/core:newStyleStackSynthesis": True,
+    }
+    assert load_app_config(context).stage.name == "dev"
+
+
+def test_stages_given_whole_on_the_command_line_are_parsed_as_json() -> None:
+    stages = json.dumps({"dev": BASE["dev"]})
+    assert set(load_app_config(cli_context(f"stages={stages}")).stages) == {"dev"}
+
+
+def test_context_is_read_from_the_cli_environment_with_its_overflow_file(tmp_path: Path) -> None:
+    overflow = tmp_path / "context-overflow.json"
+    overflow.write_text(json.dumps({"stages": {"dev": {"x": None}}}))
+    environ = {
+        "CDK_CONTEXT_JSON": json.dumps({"stage": "dev"}),
+        "CONTEXT_OVERFLOW_LOCATION_ENV": str(overflow),
+    }
+    assert context_from_environment(environ) == {"stage": "dev", "stages": {"dev": {"x": None}}}
+    assert context_from_environment({}) is None

@@ -15,13 +15,13 @@ from cfnlint.api import ManualArgs, lint
 from ml_platform.compliance import acknowledge, finding_ref
 from ml_platform.data_lake import DataLake, PlatformKey, Zone
 from stacks.policy import add_policy_gates
-from tests.conftest import CDK_JSON, STAGES, SynthesizedStage, synth_stage
+from tests.conftest import STAGES, SynthesizedStage, feature_flags, synth_stage
 
 PACKS = {"AwsSolutions", "HIPAA.Security", "NIST.800.53.R5"}
 
 
 def gated_app(outdir: Path) -> App:
-    app = App(context={k: v for k, v in CDK_JSON["context"].items() if k != "stages"}, outdir=str(outdir))
+    app = App(context=feature_flags(), outdir=str(outdir))
     add_policy_gates(app)
     return app
 

@@ -68,24 +68,37 @@ def test_stateful_logical_ids_are_locked(
     assert stateful == LOCKED_LOGICAL_IDS[role]
 
 
-def test_prod_retains_every_stateful_resource_and_protects_the_stack(
-    synthesized: dict[str, SynthesizedStage],
+@pytest.mark.parametrize("stage", STAGES)
+def test_stateful_resources_follow_the_stage_removal_policy(
+    synthesized: dict[str, SynthesizedStage], stage: str
 ) -> None:
-    prod = synthesized["prod"]
-    resources = prod.template("data")["Resources"]
+    """retain: every stateful resource survives deletion and replacement, nothing auto-deletes objects;
+    destroy: they are deleted with the stack. Termination protection is the stage's."""
+    synth = synthesized[stage]
+    cfg = synth.config
+    resources = synth.template("data")["Resources"]
+    retained = cfg.removal_policy == "retain"
     for lid in LOCKED_LOGICAL_IDS["data"]:
-        assert resources[lid]["DeletionPolicy"] == "Retain", lid
-        assert resources[lid]["UpdateReplacePolicy"] == "Retain", lid
-    assert prod.stacks["data"].termination_protection is True
-    assert not any(r["Type"] == "Custom::S3AutoDeleteObjects" for r in resources.values())
+        assert resources[lid]["DeletionPolicy"] == ("Retain" if retained else "Delete"), lid
+        assert resources[lid]["UpdateReplacePolicy"] == ("Retain" if retained else "Delete"), lid
+    auto_delete = any(r["Type"] == "Custom::S3AutoDeleteObjects" for r in resources.values())
+    assert auto_delete == cfg.auto_delete_objects
+    assert not (retained and auto_delete)
+    assert synth.stacks["data"].termination_protection is cfg.termination_protection
 
 
-def test_dev_destroys_stateful_resources_without_protection(synthesized: dict[str, SynthesizedStage]) -> None:
-    dev = synthesized["dev"]
-    resources = dev.template("data")["Resources"]
-    for lid in LOCKED_LOGICAL_IDS["data"]:
-        assert resources[lid]["DeletionPolicy"] == "Delete", lid
-    assert dev.stacks["data"].termination_protection is False
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_retained_stage_is_deployable_only_to_its_own_account_and_region(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    """Environment-specific stacks: CloudFormation deploys them to that account and region only."""
+    synth = synthesized[stage]
+    if synth.config.removal_policy != "retain":
+        assert synth.config.account is None or synth.stacks["data"].account == synth.config.account
+        return
+    for stack in synth.stacks.values():
+        assert (stack.account, stack.region) == (synth.config.account, synth.config.region), stack.stack_name
+        assert stack.environment == f"aws://{synth.config.account}/{synth.config.region}"
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -100,7 +113,10 @@ def test_lake_lifecycle_comes_from_the_stage_config(
     assert (
         rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == lake_cfg.noncurrent_version_expiration_days
     )
-    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    assert (
+        rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        == lake_cfg.abort_incomplete_multipart_upload_days
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)
