@@ -6,15 +6,18 @@ One command (from the repository root)::
 
 Options: ``--dataset breast_cancer|wine|digits`` (scikit-learn's bundled datasets, no download),
 ``--workdir`` (default ``.local-run``), ``--epochs`` (default 20), ``--seed``, ``--nproc N`` (train with
-``torch.distributed.run`` on N CPU processes), ``--no-progress``; any other ``--name value`` is passed
-to train.py as a hyperparameter (e.g. ``--hidden_units 32 --checkpoint_interval_steps 50``).
+``torch.distributed.run`` on N CPU processes), ``--feature_store_stage STAGE`` (also build the Feature
+Store records, with the ``feature_store`` schema of that stage in ``cdk.json``), ``--no-progress``; any
+other ``--name value`` is passed to train.py as a hyperparameter (e.g. ``--hidden_units 32
+--checkpoint_interval_steps 50``).
 
 This is a developer tool, not container code: it needs scikit-learn (imported only to write the
 dataset) and tqdm. It lays out ``<workdir>/opt/ml`` like the SageMaker containers do:
 
 * ``opt/ml/processing/input/``: ``data.csv`` + ``manifest.json`` (the raw dataset);
 * ``opt/ml/processing/output/``: preprocess.py's outputs (train/, validation/, test/, baseline/,
-  preprocessing/);
+  preprocessing/, and feature_store/ with ``--feature_store_stage``: the records that
+  ``ingest_features.py`` would write to the feature group; nothing here calls AWS);
 * ``opt/ml/input/data/{train,validation}``: the training channels (``SM_CHANNEL_*``);
 * ``opt/ml/model``: ``SM_MODEL_DIR``; ``opt/ml/checkpoints``: ``SM_CHECKPOINT_DIR``;
 * ``opt/ml/processing/model/model.tar.gz`` and ``opt/ml/processing/test/test.csv``: evaluate.py's inputs;
@@ -40,7 +43,11 @@ from pathlib import Path
 from typing import Any
 
 CODE_DIR = Path(__file__).resolve().parent
+CDK_JSON = CODE_DIR.parent / "cdk.json"
 DATASETS = ("breast_cancer", "wine", "digits")
+#: The bundled datasets have no creation time; a fixed ``created_at`` gives every run the same event
+#: times, as a dataset version in the lake has.
+BUNDLED_CREATED_AT = "2024-01-01T00:00:00Z"
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+) done")
 STAGES = ("dataset", "preprocess", "train", "evaluate")
 
@@ -78,11 +85,23 @@ def write_dataset(name: str, input_dir: Path) -> dict[str, Any]:
         "files": ["data.csv"],
         "label": "target",
         "classes": target_names,
+        "created_at": BUNDLED_CREATED_AT,
         "columns": [{"name": n, "type": "int" if integral else "float"} for n in feature_names]
         + [{"name": "target", "type": "int" if label_is_int else "category"}],
     }
     (input_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def feature_store_schema(stage: str, cdk_json: Path = CDK_JSON) -> str:
+    """The ``--feature_store_schema`` argument for ``stage``'s ``feature_store`` section of cdk.json."""
+    from ingest_features import schema_argument
+
+    stages = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]["stages"]
+    if stage not in stages:
+        raise SystemExit(f"--feature_store_stage {stage!r} is not a stage of {cdk_json}: {sorted(stages)}")
+    section = stages[stage]["feature_store"]
+    return schema_argument(section["record_identifier"], section["event_time_feature"], section["features"])
 
 
 class StepFailed(Exception):
@@ -127,6 +146,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--nproc", type=int, default=1, help="training processes (torchrun, CPU/gloo)")
+    parser.add_argument(
+        "--feature_store_stage", "--feature-store-stage", help="build Feature Store records (cdk.json stage)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args, extra = parser.parse_known_args(argv)
     if args.nproc < 1:
@@ -156,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     (ml / "output" / "data").mkdir(parents=True)
     python = sys.executable
+    feature_store = (
+        ["--feature_store_schema", feature_store_schema(args.feature_store_stage)]
+        if args.feature_store_stage
+        else []
+    )
     disable = args.no_progress
     stages = tqdm(total=len(STAGES), desc="pipeline", unit="step", disable=disable, position=0)
     try:
@@ -175,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(processing / "output"),
                 "--seed",
                 str(args.seed),
+                *feature_store,
             ],
             env,
             logs / "preprocess.log",
@@ -248,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(entry, dict) and "value" in entry:
             print(f"  {name:<20} {entry['value']} (std {entry['standard_deviation']})")
     print(f"model: {processing / 'model' / 'model.tar.gz'}; logs: {logs}")
+    if feature_store:
+        print(f"feature store records (not ingested locally): {processing / 'output' / 'feature_store'}")
     return 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import local_run
 import pytest
 from training_helpers import ROOT, subprocess_env
 
@@ -27,6 +29,8 @@ def test_local_run_breast_cancer_end_to_end(tmp_path: Path) -> None:
             "8",
             "--checkpoint_interval_steps",
             "10",
+            "--feature_store_stage",
+            "dev",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -57,3 +61,21 @@ def test_local_run_breast_cancer_end_to_end(tmp_path: Path) -> None:
     train_log = (workdir / "logs" / "train.log").read_text()
     assert 'checkpoint_interval_steps": 10' in train_log  # extra arguments reach train.py
     assert "train: 100%" in result.stderr and "pipeline: 100%" in result.stderr  # progress bars
+
+    # the Feature Store records of the dev stage's schema (built, not ingested: no AWS here)
+    records_dir = ml / "processing" / "output" / "feature_store"
+    schema = json.loads((records_dir / "schema.json").read_text())
+    with (records_dir / "records.csv").open(newline="") as handle:
+        records = list(csv.reader(handle))
+    assert records[0] == [f["name"] for f in schema["features"]] and len(records) == 1 + 569
+    assert manifest["created_at"] == local_run.BUNDLED_CREATED_AT
+    assert f"feature store records (not ingested locally): {records_dir}" in result.stdout
+
+
+def test_feature_store_schema_is_the_stage_config_and_unknown_stages_are_named() -> None:
+    config = json.loads((ROOT / "cdk.json").read_text())["context"]["stages"]["prod"]["feature_store"]
+    assert json.loads(local_run.feature_store_schema("prod")) == {
+        key: config[key] for key in ("record_identifier", "event_time_feature", "features")
+    }
+    with pytest.raises(SystemExit, match=r"--feature_store_stage 'qa' is not a stage of .*cdk.json"):
+        local_run.feature_store_schema("qa")

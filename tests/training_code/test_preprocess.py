@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ingest_features
 import numpy as np
 import preprocess
 import pytest
@@ -269,3 +270,326 @@ def test_schema_mismatch_exits_non_zero_as_a_script(tmp_path: Path) -> None:
 def test_invalid_arguments_are_named(args: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         preprocess.parse_args(args)
+
+
+# ---- Feature Store records (--feature_store_schema) -------------------------------------------------
+
+CDK_JSON = CODE_DIR.parent / "cdk.json"
+BREAST_CANCER_ID = "breast-cancer-sklearn-bundled"
+
+
+def stage_schema(stage: str) -> dict[str, Any]:
+    section = json.loads(CDK_JSON.read_text())["context"]["stages"][stage]["feature_store"]
+    return {key: section[key] for key in ("record_identifier", "event_time_feature", "features")}
+
+
+def schema_json(schema: Mapping[str, Any]) -> str:
+    return ingest_features.schema_argument(
+        schema["record_identifier"], schema["event_time_feature"], schema["features"]
+    )
+
+
+def with_features(*features: tuple[str, str], event_time_type: str = "Fractional") -> dict[str, Any]:
+    return {
+        "record_identifier": "record_id",
+        "event_time_feature": "event_time",
+        "features": [
+            {"name": "record_id", "type": "String"},
+            {"name": "event_time", "type": event_time_type},
+            *({"name": name, "type": kind} for name, kind in features),
+        ],
+    }
+
+
+def copy_raw(source: Path, target: Path, **manifest_changes: Any) -> Path:
+    """A copy of a raw dataset directory; manifest keys set (value None: removed)."""
+    target.mkdir(parents=True)
+    (target / "data.csv").write_bytes((source / "data.csv").read_bytes())
+    manifest = json.loads((source / "manifest.json").read_text())
+    for key, value in manifest_changes.items():
+        if value is None:
+            manifest.pop(key, None)
+        else:
+            manifest[key] = value
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+def fs_run(input_dir: Path, output_dir: Path, schema: Mapping[str, Any], *extra: str) -> list[list[str]]:
+    run(input_dir, output_dir, "--feature_store_schema", schema_json(schema), *extra)
+    return read_csv(output_dir / "feature_store" / "records.csv")
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_feature_store_records_of_the_stage_config_on_breast_cancer(
+    breast_cancer: Processed, tmp_path: Path, stage: str
+) -> None:
+    schema = stage_schema(stage)
+    records = fs_run(breast_cancer.raw, tmp_path / "out", schema, "--seed", "3")
+    names = [f["name"] for f in schema["features"]]
+    assert records[0] == names
+    rows = [dict(zip(names, row, strict=True)) for row in records[1:]]
+    assert len(rows) == 569  # every row survives preprocessing, all splits
+    assert [r["record_id"] for r in rows] == [f"{BREAST_CANCER_ID}-{n}" for n in range(1, 570)]
+    assert {r["event_time"] for r in rows} == {"1704067200.0"}  # created_at 2024-01-01T00:00:00Z, epoch s
+
+    # the values are what training sees: the shipped transform applied to the raw rows
+    spec = json.loads((tmp_path / "out" / "preprocessing" / "preprocessing.json").read_text())
+    raw = read_csv(breast_cancer.raw / "data.csv")
+    transformed = FeatureTransform.from_dict(spec["transform"]).transform([row[:-1] for row in raw[1:]])
+    for name in ("mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness"):
+        j = spec["feature_names"].index(name.replace("_", " "))
+        assert [float(r[name]) for r in rows] == transformed[:, j].tolist(), name
+        assert all(r[name] == repr(float(r[name])) for r in rows)  # shortest round-trip text
+    classes = spec["label"]["classes"]
+    assert [r["target"] for r in rows] == [str(classes.index(row[-1])) for row in raw[1:]]  # class index
+
+    # the same values as the split files, row for row
+    split_rows = {
+        tuple(row)
+        for split in ("train", "validation", "test")
+        for row in read_csv(tmp_path / "out" / split / f"{split}.csv")
+    }
+    first = spec["feature_names"].index("mean radius")
+    assert {(r["target"], r["mean_radius"]) for r in rows} == {(row[0], row[1 + first]) for row in split_rows}
+
+    saved = json.loads((tmp_path / "out" / "feature_store" / "schema.json").read_text())
+    assert saved["dataset"] == "breast-cancer" and saved["version"] == "sklearn-bundled"
+    assert saved["record_count"] == 569 and saved["format_version"] == 1
+    assert {k: saved[k] for k in ("record_identifier", "event_time_feature", "features")} == schema
+    # every other output is byte for byte the run without the argument
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "out" / name).read_bytes() == (breast_cancer.output / name).read_bytes(), name
+
+
+def test_string_event_time_and_label_name_and_dropped_rows_keep_their_numbers(
+    breast_cancer: Processed, tmp_path: Path
+) -> None:
+    source = copy_raw(breast_cancer.raw, tmp_path / "in", created_at="2024-05-01T14:30:00.250+02:00")
+    lines = (source / "data.csv").read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",NA"  # data row 5: null label, dropped
+    (source / "data.csv").write_text("\n".join(lines) + "\n")
+    schema = with_features(("mean_radius", "Fractional"), ("target", "String"), event_time_type="String")
+    records = fs_run(source, tmp_path / "out", schema)
+    rows = records[1:]
+    assert len(rows) == 568
+    ids = [row[0] for row in rows]
+    assert f"{BREAST_CANCER_ID}-5" not in ids
+    assert ids[3:5] == [f"{BREAST_CANCER_ID}-4", f"{BREAST_CANCER_ID}-6"]
+    assert {row[1] for row in rows} == {"2024-05-01T12:30:00.250Z"}  # ISO-8601 UTC, milliseconds
+    assert {row[3] for row in rows} == {"malignant", "benign"}  # the class names
+
+
+def test_declared_record_id_and_event_time_columns(breast_cancer: Processed, tmp_path: Path) -> None:
+    """A manifest's own id and event-time columns are used (and kept out of the model's features)."""
+    raw = read_csv(breast_cancer.raw / "data.csv")
+    header = ["patient id", "measured at", *raw[0]]
+    rows = [
+        [f"{9000 + i:05d}", f"2024-03-{1 + i % 28:02d}T08:00:00-05:00", *row] for i, row in enumerate(raw[1:])
+    ]
+    rows[7][header.index("mean texture")] = ""  # a null feature: imputed
+    manifest = json.loads((breast_cancer.raw / "manifest.json").read_text())
+    manifest.pop("created_at")
+    manifest["columns"] = [
+        {"name": "patient id", "type": "int"},
+        {"name": "measured at", "type": "category"},
+        *manifest["columns"],
+    ]
+    manifest.update(record_id_column="patient id", event_time_column="measured at")
+    source = write_dataset(tmp_path / "in", header, rows, manifest)
+    schema = {
+        "record_identifier": "patient_id",
+        "event_time_feature": "measured_at",
+        "features": [
+            {"name": "measured_at", "type": "Fractional"},
+            {"name": "mean_texture", "type": "Fractional"},
+            {"name": "patient_id", "type": "Integral"},
+        ],
+    }
+    records = fs_run(source, tmp_path / "out", schema)
+    assert records[0] == ["measured_at", "mean_texture", "patient_id"]  # config order
+    assert [row[2] for row in records[1:]] == [str(9000 + i) for i in range(569)]  # "09000" -> 9000
+    assert records[1][0] == repr(1709298000.0)  # 2024-03-01T08:00:00-05:00 = 13:00Z, epoch seconds
+    spec = json.loads((tmp_path / "out" / "preprocessing" / "preprocessing.json").read_text())
+    assert len(spec["feature_names"]) == 30 and "patient id" not in spec["feature_names"]
+    texture = next(c for c in spec["transform"]["columns"] if c["name"] == "mean texture")
+    assert float(records[8][1]) == (texture["impute"] - texture["mean"]) / texture["std"]
+    assert read_csv(tmp_path / "out" / "baseline" / "baseline.csv")[0] == raw[0][:-1]
+
+
+def test_duplicate_declared_record_ids_fail_naming_both_lines(
+    breast_cancer: Processed, tmp_path: Path
+) -> None:
+    raw = read_csv(breast_cancer.raw / "data.csv")
+    rows = [[str(i if i != 9 else 3), *row] for i, row in enumerate(raw[1:], start=1)]
+    manifest = json.loads((breast_cancer.raw / "manifest.json").read_text())
+    manifest["columns"] = [{"name": "id", "type": "int"}, *manifest["columns"]]
+    manifest["record_id_column"] = "id"
+    source = write_dataset(tmp_path / "in", ["id", *raw[0]], rows, manifest)
+    schema = with_features(("mean_radius", "Fractional"))
+    schema["record_identifier"] = "id"
+    schema["features"][0]["name"] = "id"
+    with pytest.raises(UsageError, match=r"record id '3' appears in data.csv line 4 and data.csv line 10"):
+        fs_run(source, tmp_path / "out", schema)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("schema", "manifest_changes", "message"),
+    [
+        (
+            with_features(("mean_radiuss", "Fractional")),
+            {},
+            r"feature 'mean_radiuss' \(feature_store.features\) matches no manifest column \(did you mean "
+            r"'mean_radius'\?\); .* manifest columns: 'mean radius' -> mean_radius \(float\), 'mean texture'",
+        ),
+        (
+            with_features(("mean_radius", "Integral")),
+            {},
+            r"feature 'mean_radius' \(feature_store.features\) is Integral but manifest column 'mean radius' "
+            r"is float: .*standardized.*; allowed: Fractional",
+        ),
+        (
+            with_features(("target", "Fractional")),
+            {},
+            r"feature 'target' \(feature_store.features\) is Fractional but manifest column 'target' is the "
+            r"label: .*allowed: Integral or String",
+        ),
+        (
+            with_features(("mean_radius", "Fractional")),
+            {"created_at": None},
+            r"event-time feature 'event_time' \(feature_store.event_time_feature\) cannot be derived: "
+            r"manifest.json declares neither 'event_time_column' .* nor 'created_at'",
+        ),
+        (
+            {
+                **with_features(),
+                "features": [
+                    {"name": "record_id", "type": "Integral"},
+                    {"name": "event_time", "type": "Fractional"},
+                ],
+            },
+            {},
+            r"record identifier 'record_id' \(feature_store.record_identifier\) is Integral but the record "
+            r"ids derived .* are strings",
+        ),
+        (
+            {
+                **with_features(("mean_texture", "Fractional")),
+                "record_identifier": "mean_radius",
+                "features": [
+                    {"name": "mean_radius", "type": "String"},
+                    {"name": "event_time", "type": "Fractional"},
+                    {"name": "mean_texture", "type": "Fractional"},
+                ],
+            },
+            {},
+            r"manifest column 'mean radius' maps to feature 'mean_radius', which is "
+            r"feature_store.record_identifier; declare the column as 'record_id_column'",
+        ),
+    ],
+)
+def test_feature_store_mismatch_fails_first_naming_both_sides(
+    breast_cancer: Processed,
+    tmp_path: Path,
+    schema: dict[str, Any],
+    manifest_changes: dict[str, Any],
+    message: str,
+) -> None:
+    source = copy_raw(breast_cancer.raw, tmp_path / "in", **manifest_changes)
+    (source / "data.csv").write_bytes(b"not, the, declared, header\n")  # checked before any data is read
+    with pytest.raises(UsageError, match=message):
+        fs_run(source, tmp_path / "out", schema)
+    assert not (tmp_path / "out").exists()
+
+
+def test_feature_store_mismatch_exits_2_with_the_message_for_sagemaker(
+    breast_cancer: Processed, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(CODE_DIR / "preprocess.py"),
+            "--input_dir",
+            str(breast_cancer.raw),
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--feature_store_schema",
+            schema_json(with_features(("mean_radiuss", "Fractional"))),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "SM_OUTPUT_DIR": str(tmp_path / "sm-output")},
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "feature 'mean_radiuss'" in (tmp_path / "sm-output" / "message").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("{not json", r"--feature_store_schema is not valid JSON"),
+        ('{"record_identifier": "a", "event_time_feature": "b"}', r"missing required key 'features'"),
+        (
+            json.dumps({**with_features(), "online_store": True}),
+            r"unknown key\(s\) \['online_store'\]",
+        ),
+        (
+            json.dumps(with_features(("mean radius", "Fractional"))),
+            r"name 'mean radius' is not a Feature Store feature name",
+        ),
+        (json.dumps(with_features(("x", "Float"))), r"feature 'x' has type 'Float'; allowed: Integral"),
+        (
+            json.dumps(with_features(event_time_type="Integral")),
+            r"event_time_feature 'event_time' is Integral",
+        ),
+    ],
+)
+def test_invalid_feature_store_schema_argument_is_named(argument: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        preprocess.parse_args(["--feature_store_schema", argument])
+
+
+def test_non_utf8_byte_fails_naming_file_line_and_byte_offset(
+    breast_cancer: Processed, tmp_path: Path
+) -> None:
+    source = copy_raw(breast_cancer.raw, tmp_path / "in")
+    data = (source / "data.csv").read_bytes()
+    lines = data.split(b"\n")
+    lines[3] = lines[3].replace(b",", b"\xe9,", 1)  # a Latin-1 'é' in line 4
+    corrupted = b"\n".join(lines)
+    (source / "data.csv").write_bytes(corrupted)
+    offset = corrupted.index(b"\xe9")
+    expected = (
+        rf"data.csv line 4: byte offset {offset} \(column \d+ of the line\) holds byte 0xe9, "
+        r"which is not valid UTF-8"
+    )
+    with pytest.raises(UsageError, match=expected):
+        preprocess.main(["--input_dir", str(source), "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+    # a UTF-8 byte-order mark is still fine
+    (source / "data.csv").write_bytes(b"\xef\xbb\xbf" + data)
+    run(source, tmp_path / "bom", "--seed", "3")
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "bom" / name).read_bytes() == (breast_cancer.output / name).read_bytes(), name
+
+
+def test_the_schema_file_the_pipeline_passes_gives_the_same_records(
+    breast_cancer: Processed, tmp_path: Path
+) -> None:
+    """The pipeline passes the schema as a file (a container argument holds at most 256 characters)."""
+    schema = stage_schema("dev")
+    schema_file = tmp_path / "feature_store_schema.json"
+    schema_file.write_text(schema_json(schema))
+    inline = fs_run(breast_cancer.raw, tmp_path / "inline", schema)
+    run(breast_cancer.raw, tmp_path / "file", "--feature_store_schema_file", str(schema_file))
+    assert read_csv(tmp_path / "file" / "feature_store" / "records.csv") == inline
+    with pytest.raises(UsageError, match="give one, not both"):
+        preprocess.parse_args(
+            ["--feature_store_schema", schema_json(schema), "--feature_store_schema_file", str(schema_file)]
+        )
+    with pytest.raises(UsageError, match=r"--feature_store_schema_file .*missing.json: cannot read it"):
+        preprocess.parse_args(["--feature_store_schema_file", str(tmp_path / "missing.json")])
