@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Names, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_platform.data_lake import LakeAccess, LakeExports, Zone
 from ml_platform.execution_role import SageMakerExecutionRole
+from ml_platform.feature_store import FeatureGroup, grant_feature_ingestion
 from ml_platform.images import Image, image_uri
+from ml_platform.instance_types import api_instance_types, has_instance_storage, same_storage_class
 from ml_platform.pipelines import (
     EXECUTION_ID,
+    PROCESSING_ROOT,
     ContinuousRange,
     IntegerRange,
     JobEnvironment,
     Parameter,
+    ParameterCheck,
     SageMakerPipeline,
     SpotSettings,
     condition_step,
     fail_step,
     join,
     json_get,
+    param,
+    parameter_check_steps,
     processing_input,
     processing_output,
     processing_step,
@@ -33,25 +41,48 @@ from ml_platform.pipelines import (
     training_step,
     tuning_step,
 )
-from ml_platform.source_bundle import SourceBundle
-from stacks.config import StageConfig
-from training_code import metrics
+from ml_platform.source_bundle import JsonDocument, SourceBundle
+from stacks.config import GPU_FAMILIES, MAX_TRAINING_SECONDS, StageConfig
+from training_code import ingest_features, metrics
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parents[1] / "training_code"
 # The processing outputs of the preprocessing step (train.py reads the first two as channels).
 SPLITS = ("train", "validation", "test", "baseline")
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
+# Where Preprocess finds the feature group's schema (outside its raw input, which must hold only the dataset).
+SCHEMA_INPUT_DIR = "/opt/ml/processing/schema"
 INFERENCE_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
 }
 
 
+def model_package_group_name(stack_name: str) -> str:
+    """``<stack name>-models`` in lower case: unique wherever stack names are (one account and region).
+
+    SageMaker writes model package ARNs with the group name as given, and IAM compares ARNs case
+    sensitively, so a lower-case name keeps the role's grant and every ARN form of the group identical.
+    Hyphens are kept, so stages such as ``dev`` and ``de-v`` can never share a group.
+    """
+    name = f"{stack_name}-models".lower()
+    if len(name) > 63:  # CreateModelPackageGroup's limit; keep it unique with a digest of the full name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    return name
+
+
 class TrainingStack(Stack):
     """Role, code, registry and the two pipelines of one stage; reads and writes the data stack's lake."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: StageConfig, lake_exports: LakeExports, **kwargs: Any
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: StageConfig,
+        lake_exports: LakeExports,
+        feature_group_name: str,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.config = config
@@ -59,8 +90,11 @@ class TrainingStack(Stack):
         removal = RemovalPolicy.RETAIN if config.removal_policy == "retain" else RemovalPolicy.DESTROY
 
         self.code = SourceBundle(self, "TrainingCode", source=TRAINING_CODE_DIR)
-        group_name = Names.unique_resource_name(self, max_length=56, separator="-")
-        self.model_package_group_name = f"{group_name}-models"
+        # The feature group's schema, for Preprocess: a file, since a container argument holds 256 characters.
+        self.feature_store_schema = JsonDocument(
+            self, "FeatureStoreSchema", document=json.loads(self._feature_store_schema())
+        )
+        self.model_package_group_name = model_package_group_name(self.stack_name)
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
@@ -76,12 +110,17 @@ class TrainingStack(Stack):
             lake=lake,
             read_zones=[Zone.RAW],
             write_zones=[Zone.PROCESSED, Zone.MODELS, Zone.CHECKPOINTS],
+            # SageMaker mirrors checkpoints that train.py prunes: it deletes them in S3 too.
+            delete_zones=[Zone.CHECKPOINTS],
             image_uris=list(self.images.values()),
             model_package_group_names=[self.model_package_group_name],
-            code_bucket_arn=self.code.asset.bucket.bucket_arn,
-            code_object_arn=self.code.asset.bucket.arn_for_objects(self.code.object_key),
+            asset_bucket_arn=self.code.asset.bucket.bucket_arn,
+            asset_object_keys=[self.code.object_key, self.feature_store_schema.object_key],
         )
         self.execution_role.role.node.add_dependency(self.model_package_group)
+        # Each dataset version's processed features go into the data stack's feature group.
+        self.feature_group_name = feature_group_name
+        grant_feature_ingestion(self.execution_role.role, FeatureGroup.arn(self, feature_group_name))
         self.jobs = JobEnvironment(
             role_arn=self.execution_role.role.role_arn,
             kms_key_arn=lake.key.key_arn,
@@ -100,7 +139,13 @@ class TrainingStack(Stack):
         """``s3://<lake>/<zone>/<parts...>/`` as a pipeline expression (parts may be expressions)."""
         return join("/", f"s3://{self.lake.bucket.bucket_name}", zone.value, *parts, "")
 
-    def _preprocess(self, pipeline: str, dataset_version: Any, instance_type: Any) -> dict[str, Any]:
+    def _object_uri(self, zone: Zone, *parts: Any) -> dict[str, Any]:
+        """``s3://<lake>/<zone>/<parts...>`` (an object: no trailing '/')."""
+        return join("/", f"s3://{self.lake.bucket.bucket_name}", zone.value, *parts)
+
+    def _preprocess(
+        self, pipeline: str, dataset_version: Any, instance_type: Any, depends_on: list[str]
+    ) -> dict[str, Any]:
         cfg = self.config.processing
         dataset = self.config.dataset
         return processing_step(
@@ -113,15 +158,22 @@ class TrainingStack(Stack):
                 *("--validation_ratio", str(cfg.validation_ratio)),
                 *("--test_ratio", str(cfg.test_ratio)),
                 *("--seed", str(cfg.seed)),
+                *(
+                    "--feature_store_schema_file",
+                    f"{SCHEMA_INPUT_DIR}/{self.feature_store_schema.object_key}",
+                ),
             ],
             instance_type=instance_type,
             instance_count=cfg.instance_count,
             volume_size_gb=cfg.volume_size_gb,
             max_runtime_seconds=cfg.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            depends_on=depends_on,
             inputs=[
                 processing_input(
                     "raw", self._uri(Zone.RAW, dataset.name, dataset_version), "/opt/ml/processing/input"
-                )
+                ),
+                processing_input("feature_store_schema", self.feature_store_schema.s3_uri, SCHEMA_INPUT_DIR),
             ],
             outputs=[
                 processing_output(
@@ -129,8 +181,47 @@ class TrainingStack(Stack):
                     f"/opt/ml/processing/output/{split}",
                     self._uri(Zone.PROCESSED, dataset.name, pipeline, EXECUTION_ID, split),
                 )
-                for split in SPLITS
+                for split in (*SPLITS, ingest_features.RECORDS_DIR)
             ],
+        )
+
+    def _feature_store_schema(self) -> str:
+        fs = self.config.feature_store
+        return ingest_features.schema_argument(
+            fs.record_identifier,
+            fs.event_time_feature,
+            [{"name": f.name, "type": f.type} for f in fs.features],
+        )
+
+    def _ingest_features(self, processing_instance: Any) -> dict[str, Any]:
+        """Put the dataset version's processed records into the feature group (after Preprocess).
+
+        The only job without network isolation: it calls the Feature Store runtime API, which an isolated
+        job cannot reach. It reads nothing but the records Preprocess wrote and writes no S3 output.
+        """
+        cfg = self.config.processing
+        records = ingest_features.RECORDS_DIR
+        local_dir = f"{PROCESSING_ROOT}/input/{records}"
+        return processing_step(
+            "IngestFeatures",
+            env=self.jobs,
+            image_uri=self.images[Image.PYTORCH_TRAINING_CPU],
+            script="ingest_features.py",
+            arguments=[
+                *("--input_dir", local_dir),
+                *("--feature_group_name", self.feature_group_name),
+                *("--region", Aws.REGION),
+            ],
+            instance_type=processing_instance,
+            instance_count=1,
+            volume_size_gb=cfg.volume_size_gb,
+            max_runtime_seconds=cfg.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            network_isolation=False,
+            inputs=[
+                processing_input(records, self._split_uri(records), f"{PROCESSING_ROOT}/input/{records}")
+            ],
+            outputs=[],
         )
 
     @staticmethod
@@ -169,6 +260,7 @@ class TrainingStack(Stack):
             metric_definitions=metrics.METRIC_DEFINITIONS,
             distributed=True,
             region=Aws.REGION,
+            encrypt_volume=self.encrypt_training_volumes,
         )
 
     def _checkpoint_uri(self, pipeline: str, step: str) -> dict[str, Any]:
@@ -191,6 +283,7 @@ class TrainingStack(Stack):
             instance_count=1,
             volume_size_gb=cfg.volume_size_gb,
             max_runtime_seconds=cfg.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
             inputs=[
                 processing_input("model", model_data, "/opt/ml/processing/model"),
                 processing_input("test", self._split_uri("test"), "/opt/ml/processing/test"),
@@ -211,12 +304,9 @@ class TrainingStack(Stack):
             ],
         )
         metric_path = metrics.evaluation_json_path(num_classes=self.config.dataset.num_classes)
-        report_uri = join(
-            "/",
-            step_property(
-                evaluate, f"ProcessingOutputConfig.Outputs['{metrics.EVALUATION_OUTPUT_NAME}'].S3Output.S3Uri"
-            ),
-            metrics.EVALUATION_FILE_NAME,
+        # The report's own URI (the output URI ends in '/': joining it with "/<file>" would give "//").
+        report_uri = self._object_uri(
+            Zone.MODELS, pipeline, EXECUTION_ID, evaluate, metrics.EVALUATION_FILE_NAME
         )
         registry = self.config.registry
         register = register_model_step(
@@ -252,19 +342,131 @@ class TrainingStack(Stack):
 
     # ---- the pipelines ---------------------------------------------------------------------------
 
+    @property
+    def encrypt_processing_volumes(self) -> bool:
+        """The stage key on processing volumes, unless the type has instance storage (refused there)."""
+        return not has_instance_storage(self.config.processing.instance_type)
+
+    @property
+    def encrypt_training_volumes(self) -> bool:
+        return not has_instance_storage(self.config.training.instance_type)
+
     def _parameters(self, *extra: Parameter) -> dict[str, Parameter]:
-        """The parameters both pipelines take (defaults from the stage config), then ``extra``."""
+        """The parameters both pipelines take (defaults from the stage config), then ``extra``.
+
+        The instance-type parameters only take types of the configured type's storage class, so a run
+        can never pair an instance-store type with the volume key the steps were built with (or an
+        EBS-only type without it).
+        """
         cfg = self.config
+        processing_types = same_storage_class(
+            cfg.processing.instance_type, api_instance_types("ProcessingInstanceType")
+        )
+        training_types = same_storage_class(
+            cfg.training.instance_type,
+            [t for t in api_instance_types("TrainingInstanceType") if t.startswith(GPU_FAMILIES)],
+        )
         return {
             p.name: p
             for p in (
                 Parameter("DatasetVersion", "String", cfg.dataset.version),
-                Parameter("ProcessingInstanceType", "String", cfg.processing.instance_type),
-                Parameter("TrainingInstanceType", "String", cfg.training.instance_type),
+                Parameter(
+                    "ProcessingInstanceType", "String", cfg.processing.instance_type, tuple(processing_types)
+                ),
+                Parameter(
+                    "TrainingInstanceType", "String", cfg.training.instance_type, tuple(training_types)
+                ),
                 *extra,
                 Parameter("AccuracyThreshold", "Float", cfg.training.accuracy_threshold),
             )
         }
+
+    @staticmethod
+    def _checks(parameters: dict[str, Parameter]) -> list[ParameterCheck]:
+        """Rules on the run-time parameters, checked before any job starts (each Fail names the values)."""
+        p = {name: param(name) for name in parameters}
+        checks = [
+            ParameterCheck(
+                "DatasetVersion",
+                [{"Type": "Equals", "LeftValue": p["DatasetVersion"], "RightValue": ""}],
+                "DatasetVersion: got ''; allowed: a dataset version folder name under raw/<dataset>/",
+            ),
+            ParameterCheck(
+                "AccuracyThreshold",
+                [
+                    {
+                        "Type": "Or",
+                        "Conditions": [
+                            {"Type": "LessThan", "LeftValue": p["AccuracyThreshold"], "RightValue": 0.0},
+                            {"Type": "GreaterThan", "LeftValue": p["AccuracyThreshold"], "RightValue": 1.0},
+                        ],
+                    }
+                ],
+                join("", "AccuracyThreshold: got ", p["AccuracyThreshold"], "; allowed: 0 to 1"),
+            ),
+        ]
+        if "MaxRuntimeSeconds" in p:
+            checks += [
+                ParameterCheck(
+                    "MaxRuntimeSeconds",
+                    [
+                        {
+                            "Type": "Or",
+                            "Conditions": [
+                                {"Type": "LessThan", "LeftValue": p["MaxRuntimeSeconds"], "RightValue": 1},
+                                {
+                                    "Type": "GreaterThan",
+                                    "LeftValue": p["MaxRuntimeSeconds"],
+                                    "RightValue": MAX_TRAINING_SECONDS,
+                                },
+                            ],
+                        }
+                    ],
+                    join(
+                        "",
+                        "MaxRuntimeSeconds: got ",
+                        p["MaxRuntimeSeconds"],
+                        f"; allowed: 1 to {MAX_TRAINING_SECONDS} (28 days)",
+                    ),
+                ),
+                ParameterCheck(
+                    "MaxWaitSeconds",
+                    [
+                        {"Type": "Equals", "LeftValue": p["UseSpot"], "RightValue": True},
+                        {
+                            "Type": "Or",
+                            "Conditions": [
+                                {
+                                    "Type": "LessThan",
+                                    "LeftValue": p["MaxWaitSeconds"],
+                                    "RightValue": p["MaxRuntimeSeconds"],
+                                },
+                                {
+                                    "Type": "GreaterThan",
+                                    "LeftValue": p["MaxWaitSeconds"],
+                                    "RightValue": MAX_TRAINING_SECONDS,
+                                },
+                            ],
+                        },
+                    ],
+                    join(
+                        "",
+                        "MaxWaitSeconds: got ",
+                        p["MaxWaitSeconds"],
+                        " with UseSpot true; allowed: at least MaxRuntimeSeconds (",
+                        p["MaxRuntimeSeconds"],
+                        f") and at most {MAX_TRAINING_SECONDS} (the spot wait includes the run time)",
+                    ),
+                ),
+                ParameterCheck(
+                    "TrainingInstanceCount",
+                    [{"Type": "LessThan", "LeftValue": p["TrainingInstanceCount"], "RightValue": 1}],
+                    join(
+                        "", "TrainingInstanceCount: got ", p["TrainingInstanceCount"], "; allowed: 1 or more"
+                    ),
+                ),
+            ]
+        return checks
 
     def _training_pipeline(self) -> SageMakerPipeline:
         cfg = self.config.training
@@ -303,8 +505,13 @@ class TrainingStack(Stack):
                 ),
             ]
 
+        checks = parameter_check_steps(self._checks(p))
         steps = [
-            self._preprocess(name, p["DatasetVersion"].ref, p["ProcessingInstanceType"].ref),
+            *checks,
+            self._preprocess(
+                name, p["DatasetVersion"].ref, p["ProcessingInstanceType"].ref, [c["Name"] for c in checks]
+            ),
+            self._ingest_features(p["ProcessingInstanceType"].ref),
             condition_step(
                 "SpotOrOnDemand",
                 conditions=[{"Type": "Equals", "LeftValue": p["UseSpot"].ref, "RightValue": True}],
@@ -371,8 +578,13 @@ class TrainingStack(Stack):
             "output",
             "model.tar.gz",
         )
+        checks = parameter_check_steps(self._checks(p))
         steps = [
-            self._preprocess(name, p["DatasetVersion"].ref, p["ProcessingInstanceType"].ref),
+            *checks,
+            self._preprocess(
+                name, p["DatasetVersion"].ref, p["ProcessingInstanceType"].ref, [c["Name"] for c in checks]
+            ),
+            self._ingest_features(p["ProcessingInstanceType"].ref),
             tune,
             *self._evaluate_and_register(
                 suffix="Best",

@@ -238,6 +238,15 @@ class LakeAccess:
         )
         self.key.grant(grantee, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
 
+    def grant_delete(self, grantee: iam.IGrantable, *zones: Zone) -> None:
+        """Delete objects in the given zones only (the bucket is versioned: a deleted object's data stays
+        as a noncurrent version until the lifecycle rule expires it)."""
+        if not zones:
+            raise ValueError("zones: got none; allowed: one or more of " + ", ".join(z.value for z in Zone))
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["s3:DeleteObject"], resource_arns=[self.object_arn(z) for z in zones]
+        )
+
     def acknowledge_zone_objects(self, policy: IConstruct, *zones: Zone) -> None:
         """Acknowledge the IAM5 finding for each zone's ``<bucket arn>/<zone>/*`` on a grantee's policy.
 

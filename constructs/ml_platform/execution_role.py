@@ -20,7 +20,12 @@ class SageMakerExecutionRole(Construct):
 
     Grants, all exact actions:
 
-    * the lake: read ``read_zones``, read/write ``write_zones`` (never delete), and the stage key;
+    * the lake: read ``read_zones``, read/write ``write_zones``, delete only in ``delete_zones`` (the
+      checkpoint zone: SageMaker mirrors a checkpoint that the job prunes locally by deleting it in S3),
+      and the stage key, including ``kms:CreateGrant`` for AWS resources (SageMaker creates a grant for
+      each job volume it encrypts with the key);
+    * the job assets (code bundle, config documents): list their bucket with exactly their keys as
+      ``s3:prefix`` (SageMaker lists an ``S3Prefix`` input before it downloads it) and get the objects;
     * the job lifecycle (create/describe/stop, tags) on job ARNs of this account and region;
     * ``iam:PassRole`` on itself, only to SageMaker;
     * registering model packages into ``model_package_group_arns``;
@@ -35,10 +40,11 @@ class SageMakerExecutionRole(Construct):
         lake: LakeAccess,
         read_zones: Sequence[Zone],
         write_zones: Sequence[Zone],
+        delete_zones: Sequence[Zone] = (),
         image_uris: Sequence[str],
         model_package_group_names: Sequence[str],
-        code_bucket_arn: str,
-        code_object_arn: str,
+        asset_bucket_arn: str,
+        asset_object_keys: Sequence[str],
     ) -> None:
         super().__init__(scope, id_)
         self.role = iam.Role(
@@ -52,10 +58,44 @@ class SageMakerExecutionRole(Construct):
             lake.grant_read(role, *read_zones)
         if write_zones:
             lake.grant_read_write(role, *write_zones)
+        for zone in delete_zones:
+            if zone not in write_zones:
+                raise ValueError(f"delete_zones: got {zone.value!r}; allowed: zones of write_zones only")
+        if delete_zones:
+            lake.grant_delete(role, *delete_zones)
+        # Job volumes encrypted with the stage key: SageMaker creates a grant for the instance's volume.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="GrantsForJobVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[lake.key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
 
-        # The code bundle is a CDK asset in the bootstrap bucket: read exactly that object.
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[code_object_arn]))
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[code_bucket_arn]))
+        # The code bundle and config documents are CDK assets in the bootstrap bucket: list and read exactly
+        # those objects. They are S3Prefix inputs (so each file keeps its name in the container), and
+        # SageMaker lists a prefix before it downloads it.
+        if not asset_object_keys:
+            raise ValueError("asset_object_keys: got none; allowed: the keys of the jobs' assets")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadJobAssets",
+                actions=["s3:GetObject"],
+                resources=[f"{asset_bucket_arn}/{key}" for key in asset_object_keys],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListJobAssets",
+                actions=["s3:ListBucket"],
+                resources=[asset_bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": list(asset_object_keys)}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[asset_bucket_arn])
+        )
 
         stack = Stack.of(self)
         self.job_arns = [
@@ -161,6 +201,7 @@ class SageMakerExecutionRole(Construct):
             )
         )
         self._acknowledge(lake, read_zones, write_zones)
+        self.delete_zones = tuple(delete_zones)
 
     @staticmethod
     def _repository_arn(uri: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from aws_cdk import Names, RemovalPolicy
+from aws_cdk import Names, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -91,8 +91,9 @@ class FeatureGroup(Construct):
         key.grant(self.role, "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
 
         # FeatureGroupName is required by CloudFormation; derive it from the construct path so
-        # it is unique per stage and stack and never hand-written.
-        self.feature_group_name = Names.unique_resource_name(self, max_length=64, separator="-")
+        # it is unique per stage and stack and never hand-written. Lower case, so the ARN SageMaker
+        # authorizes calls on and the ARN granted in IAM (which compares case sensitively) are one.
+        self.feature_group_name = Names.unique_resource_name(self, max_length=64, separator="-").lower()
         offline_config: dict[str, object] = {
             "S3StorageConfig": {
                 "S3Uri": f"s3://{bucket.bucket_name}/{offline_prefix.rstrip('/')}",
@@ -129,3 +130,21 @@ class FeatureGroup(Construct):
             f"AwsSolutions-IAM5[Resource::{finding_ref(bucket)}/{offline_prefix}*]",
         )
         self.feature_group.apply_removal_policy(removal_policy)
+
+    @staticmethod
+    def arn(scope: Construct, name: str) -> str:
+        """The ARN of the feature group ``name`` in ``scope``'s account and region."""
+        return Stack.of(scope).format_arn(service="sagemaker", resource="feature-group", resource_name=name)
+
+    def grant_ingest(self, grantee: iam.IGrantable, scope: Construct | None = None) -> None:
+        """Describe the group and put records into it (and nothing else): what ingest_features.py needs."""
+        grant_feature_ingestion(grantee, self.arn(scope or self, self.feature_group_name))
+
+
+def grant_feature_ingestion(grantee: iam.IGrantable, feature_group_arn: str) -> None:
+    """``sagemaker:DescribeFeatureGroup`` and ``sagemaker:PutRecord`` on exactly one feature group."""
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["sagemaker:DescribeFeatureGroup", "sagemaker:PutRecord"],
+        resource_arns=[feature_group_arn],
+    )

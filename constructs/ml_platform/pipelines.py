@@ -46,6 +46,8 @@ class Parameter:
     name: str
     type: ParameterType
     default: str | int | float | bool
+    #: The only values an execution may pass (SageMaker refuses any other when the execution starts).
+    enum_values: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         expected: dict[str, tuple[type, ...]] = {
@@ -61,13 +63,21 @@ class Parameter:
             raise ValueError(
                 f"parameter {self.name}: got default {self.default!r}; allowed: a {self.type} value"
             )
+        if self.enum_values and (self.type != "String" or self.default not in self.enum_values):
+            raise ValueError(
+                f"parameter {self.name}: got default {self.default!r} with enum values "
+                f"{list(self.enum_values)}; allowed: a String parameter whose default is one of them"
+            )
 
     @property
     def ref(self) -> dict[str, str]:
         return param(self.name)
 
     def to_json(self) -> dict[str, Json]:
-        return {"Name": self.name, "Type": self.type, "DefaultValue": self.default}
+        spec: dict[str, Json] = {"Name": self.name, "Type": self.type, "DefaultValue": self.default}
+        if self.enum_values:
+            spec["EnumValues"] = list(self.enum_values)
+        return spec
 
 
 def param(name: str) -> dict[str, str]:
@@ -143,12 +153,17 @@ def processing_step(
     max_runtime_seconds: int,
     inputs: Sequence[dict[str, Json]],
     outputs: Sequence[dict[str, Json]],
+    encrypt_volume: bool,
     property_files: Sequence[dict[str, str]] = (),
     depends_on: Sequence[str] = (),
+    network_isolation: bool = True,
 ) -> dict[str, Json]:
     """A ``Processing`` step running ``script`` from the code bundle in a framework image.
 
-    Network isolation and inter-container traffic encryption are on; volume and outputs use the key.
+    Inter-container traffic encryption is on and outputs use the key. Network isolation is on unless
+    the script must call an AWS API (an isolated job can reach none). ``encrypt_volume`` puts the key
+    on the instance volume: pass False for instance types with local instance storage, for which
+    SageMaker refuses ``VolumeKmsKeyId`` (see :mod:`ml_platform.instance_types`).
     """
     command = PROCESSING_ENTRYPOINT_TEMPLATE.format(
         code_dir=PROCESSING_CODE_DIR, archive=env.code_object_key, script=script
@@ -168,13 +183,20 @@ def processing_step(
                     "InstanceType": instance_type,
                     "InstanceCount": instance_count,
                     "VolumeSizeInGB": volume_size_gb,
-                    "VolumeKmsKeyId": env.kms_key_arn,
+                    **({"VolumeKmsKeyId": env.kms_key_arn} if encrypt_volume else {}),
                 }
             },
             "ProcessingInputs": [processing_input("code", env.code_uri, PROCESSING_CODE_DIR), *inputs],
-            "ProcessingOutputConfig": {"Outputs": list(outputs), "KmsKeyId": env.kms_key_arn},
+            **(
+                {"ProcessingOutputConfig": {"Outputs": list(outputs), "KmsKeyId": env.kms_key_arn}}
+                if outputs
+                else {}
+            ),
             "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
-            "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+            "NetworkConfig": {
+                "EnableNetworkIsolation": network_isolation,
+                "EnableInterContainerTrafficEncryption": True,
+            },
             "RoleArn": env.role_arn,
         },
     }
@@ -211,6 +233,7 @@ def training_job(
     metric_definitions: Sequence[Mapping[str, str]],
     distributed: bool,
     region: str,
+    encrypt_volume: bool,
 ) -> dict[str, Json]:
     """A ``CreateTrainingJob`` request for a script-mode framework container (PyTorch DLC).
 
@@ -218,7 +241,9 @@ def training_job(
     ``sagemaker_submit_directory`` points at its local copy (as the SageMaker SDK does).
     ``distributed`` turns on the torchrun launcher (``sagemaker_torch_distributed_enabled``).
     Inter-container traffic encryption is always on: the instance count may be a run-time
-    parameter, and encryption must hold whenever it is above one.
+    parameter, and encryption must hold whenever it is above one. ``encrypt_volume`` puts the key on
+    the instance volumes: pass False for instance types with local instance storage (SageMaker refuses
+    ``VolumeKmsKeyId`` for them; their NVMe store is encrypted by the instance's hardware).
     """
     if spot.enabled and spot.checkpoint_s3_uri is None:
         raise ValueError(
@@ -260,7 +285,7 @@ def training_job(
             "InstanceType": instance_type,
             "InstanceCount": instance_count,
             "VolumeSizeInGB": volume_size_gb,
-            "VolumeKmsKeyId": env.kms_key_arn,
+            **({"VolumeKmsKeyId": env.kms_key_arn} if encrypt_volume else {}),
         },
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": spot.enabled,
@@ -458,6 +483,13 @@ class SageMakerPipeline(Construct):
 
     The pipeline name is derived from the construct path (CloudFormation requires one); it is unique per
     stage and stack and never hand-written.
+
+    SageMaker Experiments integration is off (no ``PipelineExperimentConfig``, which is how the SDK's
+    ``pipeline_experiment_config=None`` renders): with it, every execution creates an experiment, a
+    trial and a trial component per job, which needs Create/Associate/Update permissions on experiment
+    entities with run-time names, and those entities outlive the pipeline (deleting it leaves them
+    behind). What the platform compares runs by is already recorded elsewhere: each model package holds
+    its evaluation metrics, the tuning job ranks its trials, and job metrics go to CloudWatch.
     """
 
     def __init__(
@@ -478,10 +510,7 @@ class SageMakerPipeline(Construct):
             "Version": SCHEMA_VERSION,
             "Metadata": {},
             "Parameters": [p.to_json() for p in parameters],
-            "PipelineExperimentConfig": {
-                "ExperimentName": {"Get": "Execution.PipelineName"},
-                "TrialName": EXECUTION_ID,
-            },
+            # No PipelineExperimentConfig: SageMaker Experiments integration is off (see the class doc).
             "Steps": list(steps),
         }
         self.pipeline_name = Names.unique_resource_name(self, max_length=80, separator="-")
@@ -512,3 +541,32 @@ class _DependOnRolePolicies:
         for child in self._role.node.find_all():
             if isinstance(child, iam.CfnPolicy):
                 self._resource.node.add_dependency(child)
+
+
+@dataclass(frozen=True)
+class ParameterCheck:
+    """A rule on run-time parameter values that SageMaker would otherwise only enforce mid-execution.
+
+    The rule is broken when every condition in ``violation`` holds; the execution then fails at its
+    start with ``message`` (which names the parameters and their values).
+    """
+
+    name: str
+    violation: Sequence[dict[str, Json]]
+    message: Json
+
+
+def parameter_check_steps(checks: Sequence[ParameterCheck]) -> list[dict[str, Json]]:
+    """One condition step per check: a Fail step when it is violated, nothing otherwise.
+
+    Make the pipeline's first real step depend on all of them (``[s["Name"] for s in ...]``).
+    """
+    return [
+        condition_step(
+            f"Check{check.name}",
+            conditions=list(check.violation),
+            if_steps=[fail_step(f"Invalid{check.name}", check.message)],
+            else_steps=[],
+        )
+        for check in checks
+    ]

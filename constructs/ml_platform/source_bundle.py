@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -84,5 +85,30 @@ class SourceBundle(Construct):
             partial.write_bytes(data)
             partial.replace(archive)
         self.asset = s3_assets.Asset(self, "Asset", path=str(archive))
+        self.s3_uri: str = self.asset.s3_object_url
+        self.object_key: str = self.asset.s3_object_key
+
+
+class JsonDocument(Construct):
+    """A JSON document as a deterministic file asset (sorted keys, compact), e.g. a job's config file.
+
+    For what does not fit a container argument (SageMaker caps each at 256 characters).
+    ``self.s3_uri`` is the object's ``s3://`` URL, ``self.object_key`` its key (and file name once a job
+    downloads it as an ``S3Prefix`` input).
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, document: object) -> None:
+        super().__init__(scope, id_)
+        data = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        staging = Path(tempfile.gettempdir()) / "ml-platform-documents" / self.sha256
+        staging.mkdir(parents=True, exist_ok=True)
+        path = staging / "document.json"
+        if not path.exists() or path.read_bytes() != data:
+            partial = staging / ".document.json.partial"
+            partial.write_bytes(data)
+            partial.replace(path)
+        self.path = path
+        self.asset = s3_assets.Asset(self, "Asset", path=str(path))
         self.s3_uri: str = self.asset.s3_object_url
         self.object_key: str = self.asset.s3_object_key

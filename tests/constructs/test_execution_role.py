@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk.assertions import Template
 
@@ -13,23 +14,28 @@ from ml_platform.execution_role import SageMakerExecutionRole
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"
 
 
-def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
+def make_lake(stack: Stack) -> DataLake:
     key = PlatformKey(stack, "Key", description="t", removal_policy=RemovalPolicy.DESTROY).key
-    lake = DataLake(
+    return DataLake(
         stack, "Lake", key=key, intelligent_tiering_after_days=0, noncurrent_version_expiration_days=1,
         abort_incomplete_multipart_upload_days=7, access_log_expiration_days=1,
         removal_policy=RemovalPolicy.DESTROY, auto_delete_objects=False,
     )  # fmt: skip
+
+
+def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
+    lake = make_lake(stack)
     role = SageMakerExecutionRole(
         stack,
         "Exec",
         lake=lake.access,
         read_zones=[Zone.RAW],
-        write_zones=[Zone.MODELS],
+        write_zones=[Zone.MODELS, Zone.CHECKPOINTS],
+        delete_zones=[Zone.CHECKPOINTS],
         image_uris=[IMAGE],
         model_package_group_names=["my-models"],
-        code_bucket_arn="arn:aws:s3:::assets",
-        code_object_arn="arn:aws:s3:::assets/abc.gz",
+        asset_bucket_arn="arn:aws:s3:::assets",
+        asset_object_keys=["abc.gz", "def.json"],
     )
     template = Template.from_stack(stack).to_json()
     (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
@@ -51,11 +57,43 @@ def test_role_is_assumed_by_sagemaker_only(bare_stack: Stack) -> None:
     assert "ManagedPolicyArns" not in role["Properties"]  # no *FullAccess managed policies
 
 
-def test_no_action_wildcards_and_no_deletes(bare_stack: Stack) -> None:
+def test_no_action_wildcards_and_deletes_only_in_the_checkpoint_zone(bare_stack: Stack) -> None:
     _, out = make_role(bare_stack)
     every = [a for s in out["statements"].values() for a in actions(s)]
     assert all("*" not in a for a in every), every
-    assert not [a for a in every if "Delete" in a]
+    deletes = [s for s in out["statements"].values() if any("Delete" in a for a in actions(s))]
+    (delete,) = deletes
+    assert actions(delete) == ["s3:DeleteObject"]
+    assert delete["Resource"]["Fn::Join"][1][-1] == "/checkpoints/*"
+
+
+def test_delete_zones_must_be_write_zones(bare_stack: Stack) -> None:
+    lake = make_lake(bare_stack)
+    with pytest.raises(ValueError, match=r"delete_zones: got 'raw'; allowed: zones of write_zones only"):
+        SageMakerExecutionRole(
+            bare_stack, "Exec", lake=lake.access, read_zones=[Zone.RAW], write_zones=[Zone.MODELS],
+            delete_zones=[Zone.RAW], image_uris=[IMAGE], model_package_group_names=["g"],
+            asset_bucket_arn="arn:aws:s3:::assets", asset_object_keys=["abc.gz"],
+        )  # fmt: skip
+
+
+def test_job_assets_are_listed_with_exactly_their_keys_as_prefix(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    listing = out["statements"]["ListJobAssets"]
+    assert actions(listing) == ["s3:ListBucket"]
+    assert listing["Resource"] == "arn:aws:s3:::assets"
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": ["abc.gz", "def.json"]}}
+    reads = out["statements"]["ReadJobAssets"]
+    assert reads["Resource"] == ["arn:aws:s3:::assets/abc.gz", "arn:aws:s3:::assets/def.json"]
+
+
+def test_grants_on_the_stage_key_are_only_for_aws_resources(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    grant = out["statements"]["GrantsForJobVolumes"]
+    assert actions(grant) == ["kms:CreateGrant"]
+    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert grant["Resource"] == {"Fn::GetAtt": [grant["Resource"]["Fn::GetAtt"][0], "Arn"]}
+    assert grant["Resource"]["Fn::GetAtt"][0].startswith("Key")
 
 
 def test_pass_role_only_itself_only_to_sagemaker(bare_stack: Stack) -> None:

@@ -73,7 +73,9 @@ def test_retained_and_named_deterministically(bare_stack: Stack) -> None:
     resource = group_resource(bare_stack)
     assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
     assert resource["Properties"]["FeatureGroupName"] == group.feature_group_name
-    assert group.feature_group_name.startswith("TestStack-Group") and len(group.feature_group_name) <= 64
+    # Lower case: IAM compares ARNs case sensitively, and the group's ARN then has one spelling.
+    assert group.feature_group_name.startswith("teststack-group-") and len(group.feature_group_name) <= 64
+    assert group.feature_group_name == group.feature_group_name.lower()
 
 
 def test_role_may_only_touch_the_offline_prefix_and_the_key(bare_stack: Stack) -> None:

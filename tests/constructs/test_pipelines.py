@@ -15,8 +15,10 @@ from ml_platform.pipelines import (
     IntegerRange,
     JobEnvironment,
     Parameter,
+    ParameterCheck,
     SageMakerPipeline,
     SpotSettings,
+    parameter_check_steps,
     processing_step,
     training_job,
     training_step,
@@ -52,6 +54,7 @@ def request(**overrides: Any) -> dict[str, Any]:
         "metric_definitions": [{"Name": "validation:accuracy", "Regex": "acc=([0-9.]+)"}],
         "distributed": True,
         "region": "us-east-1",
+        "encrypt_volume": False,  # ml.g5 has local instance storage
     }
     props.update(overrides)
     return training_job(**props)
@@ -131,11 +134,58 @@ def test_processing_step_runs_the_script_from_the_bundle() -> None:
         max_runtime_seconds=600,
         inputs=[],
         outputs=[],
+        encrypt_volume=True,
     )
+    assert step["Arguments"]["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == ENV.kms_key_arn
+    assert step["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is True
     app_spec = step["Arguments"]["AppSpecification"]
     assert "ContainerArguments" not in app_spec  # the API refuses an empty list
     assert "tar -xzf /opt/ml/processing/code/abc123.gz" in app_spec["ContainerEntrypoint"][2]
     assert validate_pipeline_definition({"Version": "2020-12-01", "Parameters": [], "Steps": [step]}) == []
+
+
+def test_volume_key_only_when_asked() -> None:
+    """SageMaker refuses VolumeKmsKeyId for instance types with local storage; the caller decides."""
+    assert "VolumeKmsKeyId" not in request()["ResourceConfig"]
+    assert request(encrypt_volume=True, instance_type="ml.p3.2xlarge")["ResourceConfig"][
+        "VolumeKmsKeyId"
+    ] == (ENV.kms_key_arn)
+
+
+def test_enum_parameters_declare_their_values_and_refuse_a_default_outside_them() -> None:
+    spec = Parameter("T", "String", "ml.g5.xlarge", ("ml.g5.xlarge", "ml.g5.2xlarge")).to_json()
+    assert spec == {
+        "Name": "T", "Type": "String", "DefaultValue": "ml.g5.xlarge",
+        "EnumValues": ["ml.g5.xlarge", "ml.g5.2xlarge"],
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"parameter T: got default 'ml.p3.2xlarge' with enum values"):
+        Parameter("T", "String", "ml.p3.2xlarge", ("ml.g5.xlarge",))
+
+
+def test_pipelines_do_not_create_experiments(bare_stack: Stack) -> None:
+    role = iam.Role(bare_stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    pipeline = SageMakerPipeline(bare_stack, "P", description="d", role=role, parameters=[], steps=[])
+    assert "PipelineExperimentConfig" not in pipeline.definition
+
+
+def test_parameter_checks_fail_the_execution_with_the_message() -> None:
+    (check,) = parameter_check_steps(
+        [
+            ParameterCheck(
+                "N", [{"Type": "LessThan", "LeftValue": {"Get": "Parameters.N"}, "RightValue": 1}], "bad N"
+            )
+        ]
+    )
+    assert check["Name"] == "CheckN" and check["Type"] == "Condition"
+    assert check["Arguments"]["IfSteps"] == [
+        {"Name": "InvalidN", "Type": "Fail", "Arguments": {"ErrorMessage": "bad N"}}
+    ]
+    assert check["Arguments"]["ElseSteps"] == []
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "N", "Type": "Integer", "DefaultValue": 1}],
+    }
+    assert validate_pipeline_definition({**definition, "Steps": [check]}) == []
 
 
 def test_parameter_defaults_must_match_their_type() -> None:

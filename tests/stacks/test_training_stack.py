@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from ml_platform.instance_types import has_instance_storage
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.sagemaker_api import (
+    PLACEHOLDER_REGION,
     iter_steps,
     pipeline_definitions,
     template_exports,
@@ -135,7 +137,7 @@ def test_training_jobs_are_encrypted_isolated_retried_and_distributed(
     synthesized: dict[str, SynthesizedStage], stage: str
 ) -> None:
     synth = synthesized[stage]
-    key_arn = template_exports(synth.template("data"))[f"MlPlatform-{stage}-Data:LakeKeyArn"]
+    (key_arn,) = [v for k, v in template_exports(synth.template("data")).items() if k.endswith(":LakeKeyArn")]
     for name, step in steps(definitions(synth)["training"]).items():
         if step["Type"] != "Training":
             continue
@@ -143,13 +145,21 @@ def test_training_jobs_are_encrypted_isolated_retried_and_distributed(
         assert request["EnableNetworkIsolation"] is True
         assert request["EnableInterContainerTrafficEncryption"] is True
         assert request["RetryStrategy"] == {"MaximumRetryAttempts": synth.config.training.max_retry_attempts}
-        assert request["ResourceConfig"]["VolumeKmsKeyId"] == key_arn
+        # The stage key on the volumes, except on instance types with local storage (SageMaker refuses it
+        # there; their instance store is encrypted by the hardware).
+        instance_type = request["ResourceConfig"]["InstanceType"]
+        if has_instance_storage(synth.config.training.instance_type):
+            assert "VolumeKmsKeyId" not in request["ResourceConfig"], instance_type
+        else:
+            assert request["ResourceConfig"]["VolumeKmsKeyId"] == key_arn
         assert request["OutputDataConfig"]["KmsKeyId"] == key_arn
         assert request["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
         assert request["HyperParameters"]["sagemaker_program"] == '"train.py"'
         image = request["AlgorithmSpecification"]["TrainingImage"]
+        region = re.escape(synth.config.region or PLACEHOLDER_REGION)
         assert re.fullmatch(
-            r"\d{12}\.dkr\.ecr\.us-east-1\.amazonaws\.com/pytorch-training:2\.\d+\.\d+-gpu-py311", image
+            rf"\d{{12}}\.dkr\.ecr\.{region}\.amazonaws\.com(\.cn)?/pytorch-training:2\.\d+\.\d+-gpu-py311",
+            image,
         )
         assert step["RetryPolicies"][0]["ExceptionType"] == [
             "SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR",
@@ -288,14 +298,18 @@ def test_processing_jobs_are_isolated_encrypted_and_run_the_bundled_scripts(
         if step["Type"] != "Processing":
             continue
         args = step["Arguments"]
+        # Only feature ingestion calls an AWS API (Feature Store), which an isolated job cannot reach.
         assert args["NetworkConfig"] == {
-            "EnableNetworkIsolation": True,
+            "EnableNetworkIsolation": name != "IngestFeatures",
             "EnableInterContainerTrafficEncryption": True,
         }
         assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"].startswith("arn:aws:kms:")
-        assert args["ProcessingOutputConfig"]["KmsKeyId"].startswith("arn:aws:kms:")
+        if name != "IngestFeatures":  # it writes nothing to S3
+            assert args["ProcessingOutputConfig"]["KmsKeyId"].startswith("arn:aws:kms:")
         entry = args["AppSpecification"]["ContainerEntrypoint"]
-        script = "preprocess.py" if name == "Preprocess" else "evaluate.py"
+        script = {"Preprocess": "preprocess.py", "IngestFeatures": "ingest_features.py"}.get(
+            name, "evaluate.py"
+        )
         assert entry[:2] == ["/bin/bash", "-c"] and f"exec python3 {script}" in entry[2]
         assert (Path(__file__).parents[2] / "training_code" / script).is_file()
         code = next(i for i in args["ProcessingInputs"] if i["InputName"] == "code")
@@ -311,7 +325,7 @@ def test_preprocess_reads_the_versioned_raw_dataset(dev: dict[str, dict[str, Any
     values = raw["S3Input"]["S3Uri"]["Std:Join"]["Values"]
     assert values[1:4] == ["raw", "breast-cancer", {"Get": "Parameters.DatasetVersion"}]
     assert [o["OutputName"] for o in preprocess["ProcessingOutputConfig"]["Outputs"]] == [
-        "train", "validation", "test", "baseline",
+        "train", "validation", "test", "baseline", "feature_store",
     ]  # fmt: skip
 
 

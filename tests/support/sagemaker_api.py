@@ -1112,6 +1112,16 @@ def _check_parameters(definition: Mapping[str, Any], errors: list[str]) -> None:
             wrong_bool = isinstance(default, bool) and parameter_type != "Boolean"
             if wrong_bool or not isinstance(default, _PARAMETER_TYPES[parameter_type]):
                 errors.append(f"{where} ({name}): DefaultValue {default!r} is not a {parameter_type}")
+        if "EnumValues" in parameter:
+            enum = parameter["EnumValues"]
+            if parameter_type != "String" or not isinstance(enum, list) or not enum:
+                errors.append(f"{where} ({name}): EnumValues needs a String parameter and a non-empty list")
+            elif not all(isinstance(v, str) for v in enum) or len(set(enum)) != len(enum):
+                errors.append(f"{where} ({name}): EnumValues must be distinct strings")
+            elif "DefaultValue" in parameter and parameter["DefaultValue"] not in enum:
+                errors.append(
+                    f"{where} ({name}): DefaultValue {parameter['DefaultValue']!r} not in its EnumValues"
+                )
 
 
 def _check_conditions(conditions: Any, path: str, errors: list[str]) -> None:

@@ -747,3 +747,14 @@ def test_supported_attributes_exist_in_cloudformation() -> None:
         assert attribute in get_atts, (resource_type, attribute)
     for resource_type in sagemaker_api._REF:
         assert manager.get_resource_schema("us-east-1", resource_type) is not None
+
+
+def test_enum_values_must_hold_the_default() -> None:
+    definition = pipeline()
+    (instance_type,) = [p for p in definition["Parameters"] if p["Name"] == "InstanceType"]
+    instance_type["EnumValues"] = [instance_type["DefaultValue"], "ml.p3.2xlarge"]
+    assert validate_pipeline_definition(definition) == []
+    instance_type["EnumValues"] = ["ml.p3.2xlarge"]
+    one_error(validate_pipeline_definition(definition), "Parameters[", "not in its EnumValues")
+    instance_type["EnumValues"] = []
+    one_error(validate_pipeline_definition(definition), "Parameters[", "EnumValues needs a String parameter")

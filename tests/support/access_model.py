@@ -1,0 +1,605 @@
+"""What SageMaker does with a pipeline's execution role, derived offline from the pipeline definition.
+
+A pipeline step's ``Arguments`` is a SageMaker API request. Running it, SageMaker uses the execution role
+twice: SageMaker Pipelines calls the job API with it (create, describe, stop, tag, pass the role, read
+property files), and the job itself assumes it to pull its image, read its inputs, write its outputs,
+checkpoints and logs, and use the KMS keys of its volumes and outputs. :func:`derive_accesses` turns a
+(rendered) pipeline definition into those calls as :class:`Access` records — (action, resource ARN,
+request context) and the reason — and :func:`evaluate` decides each against the role's synthesized
+identity policies plus the resource policy of the bucket or key (bucket policies and key policies from
+the data stack), with the maintained IAM simulator ``@cloud-copilot/iam-simulate`` (pinned in
+package.json; run by ``iam_simulate.mjs``). The simulator also validates each request: the action must
+exist and the ARN must be of a resource type the action takes.
+
+Run-time values are evaluated concretely (:class:`PipelineEvaluator`): parameters take their defaults or
+the values a test passes, the execution id and job names get realistic placeholders, and step properties
+resolve to what SageMaker reports for them (a processing output's URI is the one the step declared; a
+training job's model is ``<S3OutputPath>/<job name>/output/model.tar.gz``).
+
+What is modelled (and what is not) is listed on each helper; images in AWS-owned framework repositories
+live in another account, so their pulls are checked against the role's identity policy only (the
+repositories' own policies allow SageMaker pulls and cannot be read offline).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.sagemaker_api import (
+    iter_steps,
+    render_template_value,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SIMULATOR = Path(__file__).with_name("iam_simulate.mjs")
+EXECUTION_ID = "abcd1234efgh"
+BEST_TRAINING_JOB = "tune-abcd1234efgh-007-8f3c2d1a"
+SAGEMAKER = "sagemaker.amazonaws.com"
+
+# Job type -> (IAM resource type, the actions SageMaker Pipelines calls on it, CloudWatch log group).
+JOB_KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "Processing": (
+        "processing-job",
+        ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
+        "/aws/sagemaker/ProcessingJobs",
+    ),
+    "Training": (
+        "training-job",
+        ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "AddTags"),
+        "/aws/sagemaker/TrainingJobs",
+    ),
+    "Tuning": (
+        "hyper-parameter-tuning-job",
+        (
+            "CreateHyperParameterTuningJob",
+            "DescribeHyperParameterTuningJob",
+            "StopHyperParameterTuningJob",
+            "ListTrainingJobsForHyperParameterTuningJob",
+            "AddTags",
+        ),
+        "/aws/sagemaker/TrainingJobs",
+    ),
+}
+
+
+class EvaluationError(ValueError):
+    """A pipeline expression the evaluator does not know how to evaluate."""
+
+
+def job_name(step: str) -> str:
+    """The name SageMaker Pipelines gives the job of ``step`` (``pipelines-<execution>-<step>-<suffix>``)."""
+    return f"pipelines-{EXECUTION_ID}-{step}-x1y2z3"[:63]
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    match = re.fullmatch(r"s3://([^/]+)/(.*)", uri)
+    if match is None:
+        raise EvaluationError(f"not an s3:// URI with a key: {uri!r}")
+    return match.group(1), match.group(2)
+
+
+class PipelineEvaluator:
+    """Evaluates pipeline expressions of a rendered definition to concrete values.
+
+    ``parameters`` overrides parameter defaults (a parameter without a default must be given);
+    ``property_value`` is what every ``Std:JsonGet`` of a property file reads (e.g. the accuracy).
+    """
+
+    def __init__(
+        self,
+        definition: Mapping[str, Any],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        property_value: float = 1.0,
+    ) -> None:
+        self.definition = definition
+        self.property_value = property_value
+        self.steps = {s["Name"]: s for s in iter_steps(definition)}
+        self.parameters: dict[str, Any] = {
+            p["Name"]: p["DefaultValue"] for p in definition.get("Parameters", []) if "DefaultValue" in p
+        }
+        self.parameters.update(parameters or {})
+
+    def value(self, expression: Any) -> Any:
+        if isinstance(expression, list):
+            return [self.value(v) for v in expression]
+        if not isinstance(expression, dict):
+            return expression
+        if set(expression) == {"Get"}:
+            return self.get(expression["Get"])
+        if set(expression) == {"Std:Join"}:
+            join = expression["Std:Join"]
+            parts = [self.value(v) for v in join["Values"]]
+            return join["On"].join(self._text(p) for p in parts)
+        if set(expression) == {"Std:JsonGet"}:
+            return self.property_value  # a number read from a property file at run time
+        return {k: self.value(v) for k, v in expression.items()}
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def get(self, reference: str) -> Any:
+        root, _, rest = reference.partition(".")
+        if root == "Parameters":
+            if rest not in self.parameters:
+                raise EvaluationError(f"parameter {rest!r} has no value")
+            return self.parameters[rest]
+        if reference == "Execution.PipelineExecutionId":
+            return EXECUTION_ID
+        if reference == "Execution.PipelineName":
+            return "pipeline"
+        if root == "Steps":
+            step_name, _, path = rest.partition(".")
+            step = self.steps.get(step_name)
+            if step is None:
+                raise EvaluationError(f"{reference}: no step {step_name!r}")
+            return self.step_property(step, path, reference)
+        raise EvaluationError(f"cannot evaluate {reference!r}")
+
+    def step_property(self, step: Mapping[str, Any], path: str, reference: str) -> Any:
+        args = step["Arguments"]
+        output = re.fullmatch(r"ProcessingOutputConfig\.Outputs\['([^']+)'\]\.S3Output\.S3Uri", path)
+        if output and step["Type"] == "Processing":
+            for o in args["ProcessingOutputConfig"]["Outputs"]:
+                if o["OutputName"] == output.group(1):
+                    return self.value(o["S3Output"]["S3Uri"])
+        if path == "ModelArtifacts.S3ModelArtifacts" and step["Type"] == "Training":
+            base = self.value(args["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
+            return f"{base}/{job_name(step['Name'])}/output/model.tar.gz"
+        if path == "BestTrainingJob.TrainingJobName" and step["Type"] == "Tuning":
+            return BEST_TRAINING_JOB
+        raise EvaluationError(f"cannot evaluate step property {reference!r}")
+
+    def condition(self, condition: Mapping[str, Any]) -> bool:
+        """A Condition step condition, evaluated the way SageMaker Pipelines does."""
+        kind = condition["Type"]
+        if kind == "Not":
+            return not self.condition(condition["Expression"])
+        if kind == "Or":
+            return any(self.condition(c) for c in condition["Conditions"])
+        if kind == "In":
+            return self.value(condition["QueryValue"]) in self.value(condition["Values"])
+        left, right = self.value(condition["LeftValue"]), self.value(condition["RightValue"])
+        compare = {
+            "Equals": lambda a, b: a == b,
+            "GreaterThan": lambda a, b: a > b,
+            "GreaterThanOrEqualTo": lambda a, b: a >= b,
+            "LessThan": lambda a, b: a < b,
+            "LessThanOrEqualTo": lambda a, b: a <= b,
+        }
+        return bool(compare[kind](left, right))
+
+    def executed_steps(self) -> Iterator[dict[str, Any]]:
+        """The steps an execution with these parameter values runs, in order, until a Fail step.
+
+        Condition steps take the branch their conditions select; a Fail step ends the execution.
+        Top-level steps run in document order (this platform's pipelines list them in dependency order).
+        """
+
+        def run(steps: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            for step in steps:
+                yield step
+                if step["Type"] == "Fail":
+                    raise _Stopped
+                if step["Type"] == "Condition":
+                    args = step["Arguments"]
+                    chosen = all(self.condition(c) for c in args["Conditions"])
+                    yield from run(args["IfSteps"] if chosen else args["ElseSteps"])
+
+        try:
+            yield from run(self.definition["Steps"])
+        except _Stopped:
+            return
+
+    def fails_with(self) -> str | None:
+        """The error message of the Fail step this execution ends in, or None if it runs to the end."""
+        last = None
+        for step in self.executed_steps():
+            last = step
+        if last is not None and last["Type"] == "Fail":
+            return str(self.value(last["Arguments"]["ErrorMessage"]))
+        return None
+
+
+class _Stopped(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------------
+# What SageMaker does with the role
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """One call SageMaker makes with the role."""
+
+    action: str
+    resource: str
+    why: str
+    context: Mapping[str, str] = field(default_factory=dict)
+    # True for resources in AWS-owned accounts (framework image repositories): identity policy only.
+    identity_only: bool = False
+
+    def __str__(self) -> str:
+        context = f" {dict(self.context)}" if self.context else ""
+        return f"{self.action} on {self.resource}{context}  <- {self.why}"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """What the access model needs to know of the lake: its bucket and the key it encrypts with."""
+
+    bucket: str
+    key_arn: str
+
+    @property
+    def region(self) -> str:
+        """The stage's region (the key's): the placeholder one for environment-agnostic stacks."""
+        return self.key_arn.split(":")[3]
+
+    @property
+    def account(self) -> str:
+        return self.key_arn.split(":")[4]
+
+    def sagemaker_arn(self, resource: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}"
+
+
+def object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _s3_read(uri: str, why: str, lake: Lake, *, prefix: bool) -> list[Access]:
+    """S3Prefix: SageMaker lists the prefix, then gets each object. S3Object-like: gets the one key."""
+    bucket, key = split_s3(uri)
+    accesses = [Access("s3:ListBucket", f"arn:aws:s3:::{bucket}", why, {"s3:prefix": key})] if prefix else []
+    # An object under the prefix (a key prefix ending in '/' holds files; otherwise it is the object key).
+    object_key = f"{key}part-00000.csv" if key.endswith("/") else key
+    accesses.append(Access("s3:GetObject", object_arn(bucket, object_key), why))
+    if bucket == lake.bucket:  # SSE-KMS with the stage key: reads decrypt
+        accesses.append(Access("kms:Decrypt", lake.key_arn, why, {"kms:ViaService": "s3.amazonaws.com"}))
+    return accesses
+
+
+def _s3_write(uri: str, why: str, lake: Lake, kms_key: str | None, file_name: str) -> list[Access]:
+    bucket, key = split_s3(uri)
+    object_key = f"{key.rstrip('/')}/{file_name}" if key else file_name
+    accesses = [
+        Access("s3:PutObject", object_arn(bucket, object_key), why),
+        # Large files go up as multipart uploads, which SageMaker aborts on failure.
+        Access("s3:AbortMultipartUpload", object_arn(bucket, object_key), why),
+    ]
+    key_arn = kms_key or (lake.key_arn if bucket == lake.bucket else None)
+    if key_arn:
+        via = {"kms:ViaService": "s3.amazonaws.com"}
+        # SSE-KMS uploads need a data key; multipart uploads also decrypt it for each part.
+        accesses += [
+            Access("kms:GenerateDataKey", key_arn, why, via),
+            Access("kms:Decrypt", key_arn, why, via),
+        ]
+    return accesses
+
+
+def _volume_key(key_arn: str | None, why: str) -> list[Access]:
+    # SageMaker creates a grant for the instance's EBS volume on the caller's behalf.
+    if not key_arn:
+        return []
+    return [Access("kms:CreateGrant", key_arn, why, {"kms:GrantIsForAWSResource": "true"})]
+
+
+def _image(uri: str, why: str, lake: Lake) -> list[Access]:
+    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)[:@].+", uri)
+    if match is None:
+        raise EvaluationError(f"{why}: not an ECR image URI: {uri!r}")
+    account, region, repository = match.groups()
+    repository_arn = f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+    other_account = account != lake.account
+    pulls = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+    return [
+        Access("ecr:GetAuthorizationToken", "*", why),
+        *(Access(a, repository_arn, why, identity_only=other_account) for a in pulls),
+    ]
+
+
+def _logs(group: str, job: str, why: str, lake: Lake) -> list[Access]:
+    group_arn = f"arn:aws:logs:{lake.region}:{lake.account}:log-group:{group}"
+    stream_arn = f"{group_arn}:log-stream:{job}/algo-1-1700000000"
+    return [
+        Access("logs:CreateLogGroup", group_arn, why),
+        Access("logs:DescribeLogStreams", group_arn, why),
+        Access("logs:CreateLogStream", stream_arn, why),
+        Access("logs:PutLogEvents", stream_arn, why),
+    ]
+
+
+def _pipeline_calls(kind: str, step: str, role_arn: str, why: str, lake: Lake) -> list[Access]:
+    resource_type, actions, _ = JOB_KINDS[kind]
+    # SageMaker writes job ARNs in lower case.
+    arn = lake.sagemaker_arn(f"{resource_type}/{job_name(step).lower()}")
+    return [
+        *(Access(f"sagemaker:{a}", arn, why) for a in actions),
+        Access("iam:PassRole", role_arn, why, {"iam:PassedToService": SAGEMAKER}),
+    ]
+
+
+def _training_job(
+    request: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, job: str, why: str
+) -> list[Access]:
+    """What a training job (or each training job of a tuning job) does with its role."""
+    accesses = _image(ev.value(request["AlgorithmSpecification"]["TrainingImage"]), why, lake)
+    for channel in request.get("InputDataConfig", []):
+        source = channel["DataSource"]["S3DataSource"]
+        accesses += _s3_read(
+            ev.value(source["S3Uri"]),
+            f"{why}: channel {channel['ChannelName']}",
+            lake,
+            prefix=source["S3DataType"] == "S3Prefix",
+        )
+    output = request["OutputDataConfig"]
+    output_path = ev.value(output["S3OutputPath"]).rstrip("/") + f"/{job}/output/"
+    accesses += _s3_write(
+        output_path, f"{why}: model artifacts", lake, ev.value(output.get("KmsKeyId")), "model.tar.gz"
+    )
+    resources = request["ResourceConfig"]
+    accesses += _volume_key(ev.value(resources.get("VolumeKmsKeyId")), f"{why}: volume key")
+    checkpoint = request.get("CheckpointConfig")
+    if checkpoint:
+        uri = ev.value(checkpoint["S3Uri"])
+        bucket, key = split_s3(uri)
+        cwhy = f"{why}: checkpoints (synced both ways; local deletions are mirrored)"
+        accesses += _s3_read(uri, cwhy, lake, prefix=True)
+        accesses += _s3_write(uri, cwhy, lake, None, "checkpoint-rank00000-step1000.pt")
+        accesses.append(Access("s3:DeleteObject", object_arn(bucket, f"{key}checkpoint-old.pt"), cwhy))
+    accesses += _logs(JOB_KINDS["Training"][2], job, why, lake)
+    if request["AlgorithmSpecification"].get("MetricDefinitions"):
+        accesses.append(
+            Access(
+                "cloudwatch:PutMetricData",
+                "*",
+                f"{why}: metrics",
+                {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"},
+            )
+        )
+    return accesses
+
+
+def processing_script(args: Mapping[str, Any]) -> str:
+    """The script a processing step runs (the platform's entry point passes it as ``$0``)."""
+    entrypoint = args["AppSpecification"].get("ContainerEntrypoint") or [""]
+    return str(entrypoint[-1])
+
+
+def script_calls(args: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, why: str) -> list[Access]:
+    """The AWS API calls a processing script makes itself, with the job's role (from its arguments).
+
+    ``ingest_features.py`` describes the feature group and puts records into it; the online store is
+    encrypted with the stage key, and Feature Store requires ``kms:Decrypt`` of every PutRecord caller.
+    """
+    script = processing_script(args)
+    if script != "ingest_features.py":
+        return []
+    arguments = [str(ev.value(a)) for a in args["AppSpecification"].get("ContainerArguments", [])]
+    group = arguments[arguments.index("--feature_group_name") + 1]
+    arn = lake.sagemaker_arn(f"feature-group/{group}")
+    calls = f"{why}: {script}"
+    return [
+        Access("sagemaker:DescribeFeatureGroup", arn, calls),
+        Access("sagemaker:PutRecord", arn, calls),
+        Access("kms:Decrypt", lake.key_arn, calls),
+    ]
+
+
+def derive_accesses(
+    definition: Mapping[str, Any],
+    *,
+    role_arn: str,
+    lake: Lake,
+    parameters: Mapping[str, Any] | None = None,
+    step_extras: Mapping[str, Any] | None = None,
+) -> list[Access]:
+    """Every call SageMaker makes with the role when it runs ``definition`` (every step, every branch).
+
+    ``step_extras`` maps a step name to a function ``(step, evaluator) -> list[Access]`` for the calls a
+    step's own code makes with the role (e.g. a script that writes to the Feature Store).
+    """
+    ev = PipelineEvaluator(definition, parameters)
+    accesses: list[Access] = []
+    for step in iter_steps(definition):
+        name, kind, args = step["Name"], step["Type"], step.get("Arguments", {})
+        why = f"step {name!r} ({kind})"
+        if kind == "Processing":
+            job = job_name(name)
+            accesses += _pipeline_calls(kind, name, role_arn, why, lake)
+            accesses += _image(ev.value(args["AppSpecification"]["ImageUri"]), why, lake)
+            for i in args.get("ProcessingInputs", []):
+                s3 = i["S3Input"]
+                accesses += _s3_read(
+                    ev.value(s3["S3Uri"]),
+                    f"{why}: input {i['InputName']}",
+                    lake,
+                    prefix=s3["S3DataType"] == "S3Prefix",
+                )
+            config = args.get("ProcessingOutputConfig", {"Outputs": []})
+            for o in config["Outputs"]:
+                accesses += _s3_write(
+                    ev.value(o["S3Output"]["S3Uri"]),
+                    f"{why}: output {o['OutputName']}",
+                    lake,
+                    ev.value(config.get("KmsKeyId")),
+                    "result.csv",
+                )
+            accesses += script_calls(args, ev, lake, why)
+            cluster = args["ProcessingResources"]["ClusterConfig"]
+            accesses += _volume_key(ev.value(cluster.get("VolumeKmsKeyId")), f"{why}: volume key")
+            accesses += _logs(JOB_KINDS["Processing"][2], job, why, lake)
+            for pf in step.get("PropertyFiles", []):
+                # SageMaker Pipelines reads property files from the output, with the pipeline's role.
+                (output,) = [o for o in config["Outputs"] if o["OutputName"] == pf["OutputName"]]
+                uri = ev.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + pf["FilePath"]
+                accesses += _s3_read(
+                    uri, f"{why}: property file {pf['PropertyFileName']}", lake, prefix=False
+                )
+        elif kind == "Training":
+            accesses += _pipeline_calls(kind, name, role_arn, why, lake)
+            accesses += _training_job(args, ev, lake, job_name(name), why)
+        elif kind == "Tuning":
+            accesses += _pipeline_calls(kind, name, role_arn, why, lake)
+            definition_ = args["TrainingJobDefinition"]
+            accesses.append(
+                Access(
+                    "iam:PassRole", ev.value(definition_["RoleArn"]), why, {"iam:PassedToService": SAGEMAKER}
+                )
+            )
+            accesses += _training_job(definition_, ev, lake, BEST_TRAINING_JOB, f"{why} training jobs")
+        elif kind == "RegisterModel":
+            group = ev.value(args["ModelPackageGroupName"])
+            package_arn = lake.sagemaker_arn(f"model-package/{group}/1")
+            accesses += [
+                Access("sagemaker:CreateModelPackage", package_arn, why),
+                Access("sagemaker:AddTags", package_arn, why),
+            ]
+        elif kind in ("Condition", "Fail"):
+            pass
+        else:
+            raise EvaluationError(f"{why}: the access model does not know step type {kind!r}")
+        if step_extras and name in step_extras:
+            accesses += step_extras[name](step, ev)
+    return accesses
+
+
+# --------------------------------------------------------------------------------------------------
+# Policies from the synthesized templates, and the simulator
+# --------------------------------------------------------------------------------------------------
+
+
+def role_policies(
+    template: Mapping[str, Any], role_logical_id: str, imports: Mapping[str, Any]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The rendered ARN and every identity policy (inline, attached AWS::IAM::Policy) of one role."""
+    resources = template["Resources"]
+    role = resources[role_logical_id]
+    arn = render_template_value(template, {"Fn::GetAtt": [role_logical_id, "Arn"]}, imports)
+    policies = [
+        {"name": p["PolicyName"], "policy": render_template_value(template, p["PolicyDocument"], imports)}
+        for p in role["Properties"].get("Policies", [])
+    ]
+    if role["Properties"].get("ManagedPolicyArns"):
+        raise EvaluationError(f"{role_logical_id}: managed policies are not modelled")
+    for lid, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        if {"Ref": role_logical_id} in resource["Properties"].get("Roles", []):
+            document = render_template_value(template, resource["Properties"]["PolicyDocument"], imports)
+            policies.append({"name": lid, "policy": document})
+    return arn, policies
+
+
+def resource_policies(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rendered bucket policies (by bucket ARN) and key policies (by key ARN) of ``template``."""
+    policies: dict[str, dict[str, Any]] = {}
+    for lid, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::S3::BucketPolicy":
+            bucket = render_template_value(template, props["Bucket"])
+            policies[f"arn:aws:s3:::{bucket}"] = render_template_value(template, props["PolicyDocument"])
+        elif resource["Type"] == "AWS::KMS::Key":
+            arn = render_template_value(template, {"Fn::GetAtt": [lid, "Arn"]})
+            policies[arn] = render_template_value(template, props["KeyPolicy"])
+    return policies
+
+
+def _resource_policy_for(resource: str, policies: Mapping[str, dict[str, Any]]) -> dict[str, Any] | None:
+    if resource.startswith("arn:aws:s3:::"):
+        bucket = resource.split("/", 1)[0]
+        return policies.get(bucket)
+    return policies.get(resource)
+
+
+@dataclass(frozen=True)
+class Decision:
+    access: Access
+    allowed: bool
+    detail: str
+
+
+def evaluate(
+    accesses: Sequence[Access],
+    *,
+    principal: str,
+    identity_policies: Sequence[Mapping[str, Any]],
+    resource_policies: Mapping[str, dict[str, Any]] | None = None,
+) -> list[Decision]:
+    """Decide every access with the IAM simulator (one Node process for the whole batch).
+
+    Requests carry ``aws:SecureTransport`` (SageMaker calls S3 over TLS) and the principal's account.
+    """
+    principal_account = principal.split(":")[4]
+    seen: dict[tuple[Any, ...], Access] = {}
+    for access in accesses:
+        key = (access.action, access.resource, tuple(sorted(access.context.items())), access.identity_only)
+        seen.setdefault(key, access)
+    unique = list(seen.values())
+    cases = []
+    for access in unique:
+        context = {
+            "aws:SecureTransport": "true",
+            "aws:PrincipalAccount": principal_account,
+            **access.context,
+        }
+        account_match = re.match(r"arn:aws[a-z-]*:[^:]*:[^:]*:(\d{12}):", access.resource)
+        cases.append(
+            {
+                "identityPolicies": list(identity_policies),
+                "resourcePolicy": None
+                if access.identity_only
+                else _resource_policy_for(access.resource, resource_policies or {}),
+                "request": {
+                    "principal": principal,
+                    "action": access.action,
+                    "resource": {
+                        "resource": access.resource,
+                        "accountId": account_match.group(1) if account_match else principal_account,
+                    },
+                    "contextVariables": context,
+                },
+            }
+        )
+    results = run_simulator(cases)
+    decisions = []
+    for access, result in zip(unique, results, strict=True):
+        if result["errors"]:
+            decisions.append(Decision(access, False, f"invalid request: {json.dumps(result['errors'])}"))
+            continue
+        verdict = result["identity"] if access.identity_only else result["overall"]
+        decisions.append(Decision(access, verdict == "Allowed", str(verdict)))
+    return decisions
+
+
+def run_simulator(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    process = subprocess.run(
+        ["node", str(SIMULATOR)],
+        input=json.dumps({"cases": cases}),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"iam_simulate.mjs failed ({process.returncode}): {process.stderr[-2000:]}")
+    results: list[dict[str, Any]] = json.loads(process.stdout)
+    return results
+
+
+def denied(decisions: Sequence[Decision]) -> list[str]:
+    """Human-readable lines for every access that is not allowed."""
+    return [f"{d.detail}: {d.access}" for d in decisions if not d.allowed]
