@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Aws, Fn, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_platform.compliance import acknowledge, acknowledge_inline_policy, acknowledge_resources
@@ -28,7 +31,7 @@ class SageMakerExecutionRole(Construct):
       ``s3:prefix`` (SageMaker lists an ``S3Prefix`` input before it downloads it) and get the objects;
     * the job lifecycle (create/describe/stop, tags) on job ARNs of this account and region;
     * ``iam:PassRole`` on itself, only to SageMaker;
-    * registering model packages into ``model_package_group_arns``;
+    * registering model packages into ``model_package_groups`` (the role depends on them);
     * pulling the framework images from their ECR repositories, writing job logs and metrics.
     """
 
@@ -42,9 +45,8 @@ class SageMakerExecutionRole(Construct):
         write_zones: Sequence[Zone],
         delete_zones: Sequence[Zone] = (),
         image_uris: Sequence[str],
-        model_package_group_names: Sequence[str],
-        asset_bucket_arn: str,
-        asset_object_keys: Sequence[str],
+        model_package_groups: Sequence[sagemaker.CfnModelPackageGroup],
+        assets: Sequence[s3_assets.Asset],
     ) -> None:
         super().__init__(scope, id_)
         self.role = iam.Role(
@@ -76,8 +78,14 @@ class SageMakerExecutionRole(Construct):
         # The code bundle and config documents are CDK assets in the bootstrap bucket: list and read exactly
         # those objects. They are S3Prefix inputs (so each file keeps its name in the container), and
         # SageMaker lists a prefix before it downloads it.
-        if not asset_object_keys:
-            raise ValueError("asset_object_keys: got none; allowed: the keys of the jobs' assets")
+        if not assets:
+            raise ValueError("assets: got none; allowed: the jobs' file assets (code bundle, documents)")
+        stack = Stack.of(self)
+        buckets = {json.dumps(stack.resolve(a.bucket.bucket_arn), sort_keys=True) for a in assets}
+        if len(buckets) != 1:
+            raise ValueError(f"assets: got assets in {len(buckets)} buckets; allowed: one asset bucket")
+        asset_bucket_arn = assets[0].bucket.bucket_arn
+        asset_object_keys = [a.s3_object_key for a in assets]
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadJobAssets",
@@ -97,19 +105,24 @@ class SageMakerExecutionRole(Construct):
             iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[asset_bucket_arn])
         )
 
-        stack = Stack.of(self)
         self.job_arns = [
             stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
             for kind in JOB_RESOURCE_TYPES
         ]
+        names = [group.model_package_group_name for group in model_package_groups]
+        if not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"model_package_groups: got names {names}; allowed: groups with a literal name")
         group_arns = [
             stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=name)
-            for name in model_package_group_names
+            for name in names
         ]
         self.package_arns = [
             stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{name}/*")
-            for name in model_package_group_names
+            for name in names
         ]
+        # The grants name the groups (no reference CloudFormation could order by): create them first.
+        for group in model_package_groups:
+            role.node.add_dependency(group)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PipelineJobs",

@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.assertions import Template
 
 from ml_platform.data_lake import DataLake, PlatformKey, Zone
 from ml_platform.execution_role import SageMakerExecutionRole
+from ml_platform.source_bundle import JsonDocument
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"
 
@@ -23,6 +25,10 @@ def make_lake(stack: Stack) -> DataLake:
     )  # fmt: skip
 
 
+def group(stack: Stack, name: str) -> sagemaker.CfnModelPackageGroup:
+    return sagemaker.CfnModelPackageGroup(stack, f"Group-{name}", model_package_group_name=name)
+
+
 def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
     lake = make_lake(stack)
     role = SageMakerExecutionRole(
@@ -33,16 +39,23 @@ def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
         write_zones=[Zone.MODELS, Zone.CHECKPOINTS],
         delete_zones=[Zone.CHECKPOINTS],
         image_uris=[IMAGE],
-        model_package_group_names=["my-models"],
-        asset_bucket_arn="arn:aws:s3:::assets",
-        asset_object_keys=["abc.gz", "def.json"],
+        model_package_groups=[group(stack, "my-models")],
+        assets=[
+            JsonDocument(stack, "A", document={"a": 1}).asset,
+            JsonDocument(stack, "B", document=[2]).asset,
+        ],
     )
     template = Template.from_stack(stack).to_json()
     (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
     statements = {
         s.get("Sid", f"#{i}"): s for i, s in enumerate(policy["Properties"]["PolicyDocument"]["Statement"])
     }
-    return role, {"template": template, "statements": statements, "stack": stack}
+    asset_keys = [stack.resolve(a.s3_object_key) for a in role_assets(stack)]
+    return role, {"template": template, "statements": statements, "stack": stack, "asset_keys": asset_keys}
+
+
+def role_assets(stack: Stack) -> list[Any]:
+    return [c.asset for c in stack.node.children if isinstance(c, JsonDocument)]
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -72,19 +85,31 @@ def test_delete_zones_must_be_write_zones(bare_stack: Stack) -> None:
     with pytest.raises(ValueError, match=r"delete_zones: got 'raw'; allowed: zones of write_zones only"):
         SageMakerExecutionRole(
             bare_stack, "Exec", lake=lake.access, read_zones=[Zone.RAW], write_zones=[Zone.MODELS],
-            delete_zones=[Zone.RAW], image_uris=[IMAGE], model_package_group_names=["g"],
-            asset_bucket_arn="arn:aws:s3:::assets", asset_object_keys=["abc.gz"],
+            delete_zones=[Zone.RAW], image_uris=[IMAGE], model_package_groups=[group(bare_stack, "g")],
+            assets=[JsonDocument(bare_stack, "A", document={}).asset],
         )  # fmt: skip
 
 
 def test_job_assets_are_listed_with_exactly_their_keys_as_prefix(bare_stack: Stack) -> None:
     _, out = make_role(bare_stack)
+    keys = out["asset_keys"]
+    assert len(keys) == 2 and all(k.endswith(".json") for k in keys)
     listing = out["statements"]["ListJobAssets"]
     assert actions(listing) == ["s3:ListBucket"]
-    assert listing["Resource"] == "arn:aws:s3:::assets"
-    assert listing["Condition"] == {"StringEquals": {"s3:prefix": ["abc.gz", "def.json"]}}
+    bucket = listing["Resource"]["Fn::Join"][1]
+    assert bucket[-1] == {"Fn::Sub": "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}"}
+    assert sorted(listing["Condition"]["StringEquals"]["s3:prefix"]) == sorted(keys)
+    assert list(listing["Condition"]) == ["StringEquals"]
     reads = out["statements"]["ReadJobAssets"]
-    assert reads["Resource"] == ["arn:aws:s3:::assets/abc.gz", "arn:aws:s3:::assets/def.json"]
+    assert sorted(r["Fn::Join"][1][-1] for r in reads["Resource"]) == sorted(f"/{k}" for k in keys)
+
+
+def test_the_role_depends_on_the_model_package_groups_it_names(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack)
+    resources = out["template"]["Resources"]
+    (role_id,) = [lid for lid, r in resources.items() if r["Type"] == "AWS::IAM::Role"]
+    (group_id,) = [lid for lid, r in resources.items() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"]
+    assert group_id in resources[role_id]["DependsOn"]
 
 
 def test_grants_on_the_stage_key_are_only_for_aws_resources(bare_stack: Stack) -> None:

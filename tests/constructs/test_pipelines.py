@@ -19,9 +19,11 @@ from ml_platform.pipelines import (
     SageMakerPipeline,
     SpotSettings,
     parameter_check_steps,
+    processing_job,
     processing_step,
     training_job,
     training_step,
+    tuning_job,
     tuning_step,
 )
 from tests.support.sagemaker_api import pipeline_definitions, validate_pipeline_definition
@@ -96,17 +98,19 @@ def test_invalid_request_is_caught_by_the_api_model() -> None:
 def test_tuning_step_carries_spot_and_checkpoints_and_moves_tuned_hyperparameters_out() -> None:
     step = tuning_step(
         "Tune",
-        training_request=request(),
-        tuned=[
-            ContinuousRange("learning_rate", 1e-4, 0.1, "Logarithmic"),
-            IntegerRange("epochs", 1, 5, "Linear"),
-        ],
-        strategy="Bayesian",
-        objective_metric="validation:accuracy",
-        objective_type="Maximize",
-        max_jobs=10,
-        max_parallel_jobs=2,
-        early_stopping="Auto",
+        tuning_job(
+            training_request=request(),
+            tuned=[
+                ContinuousRange("learning_rate", 1e-4, 0.1, "Logarithmic"),
+                IntegerRange("epochs", 1, 5, "Linear"),
+            ],
+            strategy="Bayesian",
+            objective_metric="validation:accuracy",
+            objective_type="Maximize",
+            max_jobs=10,
+            max_parallel_jobs=2,
+            early_stopping="Auto",
+        ),
     )
     definition = step["Arguments"]["TrainingJobDefinition"]
     assert "learning_rate" not in definition["StaticHyperParameters"]
@@ -124,17 +128,19 @@ def test_tuning_step_carries_spot_and_checkpoints_and_moves_tuned_hyperparameter
 def test_processing_step_runs_the_script_from_the_bundle() -> None:
     step = processing_step(
         "Evaluate",
-        env=ENV,
-        image_uri=IMAGE,
-        script="evaluate.py",
-        arguments=[],
-        instance_type="ml.m5.xlarge",
-        instance_count=1,
-        volume_size_gb=30,
-        max_runtime_seconds=600,
-        inputs=[],
-        outputs=[],
-        encrypt_volume=True,
+        processing_job(
+            env=ENV,
+            image_uri=IMAGE,
+            script="evaluate.py",
+            arguments=[],
+            instance_type="ml.m5.xlarge",
+            instance_count=1,
+            volume_size_gb=30,
+            max_runtime_seconds=600,
+            inputs=[],
+            outputs=[],
+            encrypt_volume=True,
+        ),
     )
     assert step["Arguments"]["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == ENV.kms_key_arn
     assert step["Arguments"]["NetworkConfig"]["EnableNetworkIsolation"] is True

@@ -13,6 +13,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.conftest import STAGES, SynthesizedStage
+from tests.support.sagemaker_api import pipeline_definitions, template_exports
 
 LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
@@ -38,9 +39,20 @@ LOCKED_LOGICAL_IDS: dict[str, dict[str, str]] = {
 }
 
 
+# Each pipeline's definition has its own pretty-printed snapshot, so a change to one step reads as a diff
+# of that step, not of one long JSON string inside the template.
+PIPELINES = ("TrainingPipeline", "TuningPipeline")
+DEFINITION_SNAPSHOT = "<see the pipeline definition's own snapshot>"
+
+
 def neutralized(template: dict[str, Any]) -> Any:
-    """The template with asset hashes replaced, so snapshots only change when the infrastructure does."""
-    return json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+    """The template with asset hashes replaced (snapshots only change when the infrastructure does) and
+    each pipeline definition body replaced by a pointer to its own snapshot."""
+    copy = json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+    for resource in copy.get("Resources", {}).values():
+        if resource["Type"] == "AWS::SageMaker::Pipeline":
+            resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"] = DEFINITION_SNAPSHOT
+    return copy
 
 
 def stage_roles() -> list[tuple[str, str]]:
@@ -57,6 +69,18 @@ def test_stack_matches_snapshot(
     synthesized: dict[str, SynthesizedStage], json_snapshot: SnapshotAssertion, stage: str, role: str
 ) -> None:
     assert neutralized(synthesized[stage].template(role)) == json_snapshot
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_pipeline_definition_matches_snapshot(
+    synthesized: dict[str, SynthesizedStage], json_snapshot: SnapshotAssertion, stage: str, pipeline: str
+) -> None:
+    """The definition as SageMaker receives it (CloudFormation values rendered), pretty-printed."""
+    synth = synthesized[stage]
+    rendered = pipeline_definitions(synth.template("training"), template_exports(synth.template("data")))
+    (definition,) = [d for lid, d in rendered.items() if lid.startswith(pipeline)]
+    assert json.loads(ASSET_HASH.sub("<asset-hash>", json.dumps(definition))) == json_snapshot
 
 
 @pytest.mark.parametrize(("stage", "role"), stage_roles())

@@ -1,0 +1,655 @@
+"""The platform's two pipelines as constructs: training (spot or on-demand) and hyperparameter tuning.
+
+Both are ``SageMakerPipeline`` constructs with typed keyword props; a stack only builds the props from
+its config and wires them:
+
+* :class:`PipelineFoundation`: what every pipeline of a stage shares (lake, role, code, images,
+  registry group, feature group and its schema document);
+* :class:`RuntimeContract`: what the runtime code (``training_code/``) defines and the pipelines must
+  match (script names, splits, metric definitions, evaluation report layout, feature records folder);
+* :class:`DatasetProps`, :class:`ProcessingProps`, :class:`TrainingProps`, :class:`TuningProps`,
+  :class:`RegistryProps`: the stage's choices.
+
+Graphs::
+
+    training: Check* -> Preprocess -> IngestFeatures
+                                   -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Register | Fail
+    tuning:   Check* -> Preprocess -> IngestFeatures
+                                   -> Tune -> EvaluateBest -> Gate -> Register | Fail
+
+Run-time parameters that SageMaker would only refuse mid-run fail the execution at its start
+(:func:`parameter_checks`); instance-type parameters only take types of the configured type's storage
+class, so the volume-key choice made at synth fits every value (:mod:`ml_platform.instance_types`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ml_platform.data_lake import LakeAccess, Zone
+from ml_platform.images import Image
+from ml_platform.instance_types import api_instance_types, has_instance_storage, same_storage_class
+from ml_platform.pipelines import (
+    EXECUTION_ID,
+    PROCESSING_ROOT,
+    ContinuousRange,
+    IntegerRange,
+    JobEnvironment,
+    Json,
+    Parameter,
+    ParameterCheck,
+    SageMakerPipeline,
+    SpotSettings,
+    Step,
+    condition_step,
+    fail_step,
+    join,
+    json_get,
+    model_package,
+    param,
+    parameter_check_steps,
+    processing_input,
+    processing_job,
+    processing_output,
+    processing_step,
+    register_model_step,
+    step_property,
+    training_job,
+    training_step,
+    tuning_job,
+    tuning_step,
+)
+from ml_platform.pipelines.shapes import (
+    CreateTrainingJobRequest,
+    EarlyStoppingType,
+    MetricDefinition,
+    ObjectiveType,
+    TuningStrategy,
+)
+from ml_platform.source_bundle import JsonDocument, SourceBundle
+
+# SageMaker's limit for MaxRuntimeInSeconds / MaxWaitTimeInSeconds of a training job: 28 days.
+MAX_TRAINING_SECONDS = 28 * 24 * 3600
+EVALUATION_PROPERTY_FILE = "EvaluationReport"
+# Where Preprocess finds the feature group's schema (outside its raw input, which must hold only the dataset).
+SCHEMA_INPUT_DIR = f"{PROCESSING_ROOT}/schema"
+
+
+@dataclass(frozen=True)
+class PipelineFoundation:
+    """What every pipeline of a stage shares. Built and granted by the stack that wires them."""
+
+    lake: LakeAccess
+    role: iam.IRole
+    key_arn: str
+    code: SourceBundle
+    images: Mapping[Image, str]
+    model_package_group_name: str
+    feature_group_name: str
+    feature_store_schema: JsonDocument
+
+    @property
+    def jobs(self) -> JobEnvironment:
+        return JobEnvironment(
+            role_arn=self.role.role_arn,
+            kms_key_arn=self.key_arn,
+            code_uri=self.code.s3_uri,
+            code_object_key=self.code.object_key,
+        )
+
+
+@dataclass(frozen=True)
+class RuntimeContract:
+    """What the runtime code defines and the pipeline steps must match (owned by ``training_code/``)."""
+
+    preprocess_script: str
+    train_script: str
+    evaluate_script: str
+    ingest_script: str
+    #: Preprocess's outputs (one subfolder each): the first two are the training channels.
+    splits: tuple[str, ...]
+    train_channels: tuple[str, ...]
+    test_split: str
+    feature_records_dir: str
+    metric_definitions: Sequence[MetricDefinition]
+    objective_metric: str
+    objective_type: ObjectiveType
+    evaluation_output_name: str
+    evaluation_file_name: str
+    #: JSON path of the gated metric inside the evaluation report, and its name for the Fail message.
+    gate_metric_path: str
+    gate_metric_name: str
+    inference_environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DatasetProps:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ProcessingProps:
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    #: Arguments of the preprocessing script (split ratios, seed, ...).
+    preprocess_arguments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingProps:
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    use_spot: bool
+    checkpoints: bool
+    max_runtime_seconds: int
+    max_wait_seconds: int
+    max_retry_attempts: int
+    accuracy_threshold: float
+    #: Every hyperparameter the training script receives (``--name value``).
+    hyperparameters: Mapping[str, Json]
+    #: Instance-type prefixes the training image runs on (e.g. the GPU families).
+    instance_families: tuple[str, ...] = ("ml.",)
+
+
+@dataclass(frozen=True)
+class TuningProps:
+    strategy: TuningStrategy
+    max_jobs: int
+    max_parallel_jobs: int
+    early_stopping: EarlyStoppingType
+    ranges: tuple[ContinuousRange | IntegerRange, ...]
+    #: Hyperparameters only the tuning job's trials receive (e.g. a per-configuration checkpoint folder).
+    trial_hyperparameters: Mapping[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryProps:
+    inference_instance_types: tuple[str, ...]
+    transform_instance_types: tuple[str, ...]
+    #: What the registered model is, for its package description ("<dataset> <kind> from pipeline <name>").
+    model_kind: str = "classifier"
+
+
+def parameter_checks(parameters: Mapping[str, Parameter]) -> list[ParameterCheck]:
+    """Rules on the run-time parameters, checked before any job starts (each Fail names the values)."""
+    p = {name: param(name) for name in parameters}
+
+    def outside(name: str, low: Json, high: Json) -> dict[str, Json]:
+        return {
+            "Type": "Or",
+            "Conditions": [
+                {"Type": "LessThan", "LeftValue": p[name], "RightValue": low},
+                {"Type": "GreaterThan", "LeftValue": p[name], "RightValue": high},
+            ],
+        }
+
+    checks = [
+        ParameterCheck(
+            "DatasetVersion",
+            [{"Type": "Equals", "LeftValue": p["DatasetVersion"], "RightValue": ""}],
+            "DatasetVersion: got ''; allowed: a dataset version folder name under raw/<dataset>/",
+        ),
+        ParameterCheck(
+            "AccuracyThreshold",
+            [outside("AccuracyThreshold", 0.0, 1.0)],
+            join("", "AccuracyThreshold: got ", p["AccuracyThreshold"], "; allowed: 0 to 1"),
+        ),
+    ]
+    if "MaxRuntimeSeconds" not in p:
+        return checks
+    limit = MAX_TRAINING_SECONDS
+    wait = outside("MaxWaitSeconds", p["MaxRuntimeSeconds"], limit)
+    return [
+        *checks,
+        ParameterCheck(
+            "MaxRuntimeSeconds",
+            [outside("MaxRuntimeSeconds", 1, limit)],
+            join("", "MaxRuntimeSeconds: got ", p["MaxRuntimeSeconds"], f"; allowed: 1 to {limit} (28 days)"),
+        ),
+        ParameterCheck(
+            "MaxWaitSeconds",
+            [{"Type": "Equals", "LeftValue": p["UseSpot"], "RightValue": True}, wait],
+            join(
+                "",
+                "MaxWaitSeconds: got ",
+                p["MaxWaitSeconds"],
+                " with UseSpot true; allowed: at least MaxRuntimeSeconds (",
+                p["MaxRuntimeSeconds"],
+                f") and at most {limit} (the spot wait includes the run time)",
+            ),
+        ),
+        ParameterCheck(
+            "TrainingInstanceCount",
+            [{"Type": "LessThan", "LeftValue": p["TrainingInstanceCount"], "RightValue": 1}],
+            join("", "TrainingInstanceCount: got ", p["TrainingInstanceCount"], "; allowed: 1 or more"),
+        ),
+    ]
+
+
+class _Steps:
+    """The steps both pipelines share, for one pipeline (``name``) of one stage."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        foundation: PipelineFoundation,
+        contract: RuntimeContract,
+        dataset: DatasetProps,
+        processing: ProcessingProps,
+        training: TrainingProps,
+    ) -> None:
+        self.name = name
+        self.foundation = foundation
+        self.contract = contract
+        self.dataset = dataset
+        self.processing = processing
+        self.training = training
+        self.jobs = foundation.jobs
+        self.encrypt_processing_volumes = not has_instance_storage(processing.instance_type)
+        self.encrypt_training_volumes = not has_instance_storage(training.instance_type)
+
+    # ---- locations ---------------------------------------------------------------------------------
+
+    def uri(self, zone: Zone, *parts: Any) -> dict[str, Any]:
+        """``s3://<lake>/<zone>/<parts...>/`` as a pipeline expression (parts may be expressions)."""
+        return join("/", f"s3://{self.foundation.lake.bucket.bucket_name}", zone.value, *parts, "")
+
+    def object_uri(self, zone: Zone, *parts: Any) -> dict[str, Any]:
+        """``s3://<lake>/<zone>/<parts...>`` (an object: no trailing '/')."""
+        return join("/", f"s3://{self.foundation.lake.bucket.bucket_name}", zone.value, *parts)
+
+    def output_uri(self, step: str) -> dict[str, Any]:
+        """Where a step of this execution writes: ``models/<pipeline>/<execution>/<step>/``."""
+        return self.uri(Zone.MODELS, self.name, EXECUTION_ID, step)
+
+    def checkpoint_uri(self, step: str) -> dict[str, Any]:
+        """Unique per execution and step, ending in '/': a retried job resumes, another run never does."""
+        return self.uri(Zone.CHECKPOINTS, self.name, EXECUTION_ID, step)
+
+    @staticmethod
+    def split_uri(split: str) -> dict[str, str]:
+        return step_property("Preprocess", f"ProcessingOutputConfig.Outputs['{split}'].S3Output.S3Uri")
+
+    # ---- parameters --------------------------------------------------------------------------------
+
+    def parameters(self, *extra: Parameter) -> dict[str, Parameter]:
+        """The parameters both pipelines take (defaults from the props), then ``extra``.
+
+        The instance-type parameters only take types of the configured type's storage class, so a run
+        can never pair an instance-store type with the volume key the steps were built with (or an
+        EBS-only type without it).
+        """
+        processing, training = self.processing, self.training
+        processing_types = same_storage_class(
+            processing.instance_type, api_instance_types("ProcessingInstanceType")
+        )
+        training_types = same_storage_class(
+            training.instance_type,
+            [
+                t
+                for t in api_instance_types("TrainingInstanceType")
+                if t.startswith(training.instance_families)
+            ],
+        )
+        return {
+            p.name: p
+            for p in (
+                Parameter("DatasetVersion", "String", self.dataset.version),
+                Parameter(
+                    "ProcessingInstanceType", "String", processing.instance_type, tuple(processing_types)
+                ),
+                Parameter("TrainingInstanceType", "String", training.instance_type, tuple(training_types)),
+                *extra,
+                Parameter("AccuracyThreshold", "Float", training.accuracy_threshold),
+            )
+        }
+
+    # ---- steps -------------------------------------------------------------------------------------
+
+    def preprocess(self, p: Mapping[str, Parameter], depends_on: list[str]) -> Step:
+        processing, contract, schema = self.processing, self.contract, self.foundation.feature_store_schema
+        request = processing_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.PYTORCH_TRAINING_CPU],
+            script=contract.preprocess_script,
+            arguments=[
+                *processing.preprocess_arguments,
+                *("--feature_store_schema_file", f"{SCHEMA_INPUT_DIR}/{schema.object_key}"),
+            ],
+            instance_type=p["ProcessingInstanceType"].ref,
+            instance_count=processing.instance_count,
+            volume_size_gb=processing.volume_size_gb,
+            max_runtime_seconds=processing.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            inputs=[
+                processing_input(
+                    "raw",
+                    self.uri(Zone.RAW, self.dataset.name, p["DatasetVersion"].ref),
+                    f"{PROCESSING_ROOT}/input",
+                ),
+                processing_input("feature_store_schema", schema.s3_uri, SCHEMA_INPUT_DIR),
+            ],
+            outputs=[
+                processing_output(
+                    split,
+                    f"{PROCESSING_ROOT}/output/{split}",
+                    self.uri(Zone.PROCESSED, self.dataset.name, self.name, EXECUTION_ID, split),
+                )
+                for split in (*contract.splits, contract.feature_records_dir)
+            ],
+        )
+        return processing_step("Preprocess", request, depends_on=depends_on)
+
+    def ingest_features(self, p: Mapping[str, Parameter]) -> Step:
+        """Put the dataset version's processed records into the feature group (after Preprocess).
+
+        The only job without network isolation: it calls the Feature Store runtime API, which an isolated
+        job cannot reach. It reads nothing but the records Preprocess wrote and writes no S3 output.
+        """
+        records = self.contract.feature_records_dir
+        local_dir = f"{PROCESSING_ROOT}/input/{records}"
+        request = processing_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.PYTORCH_TRAINING_CPU],
+            script=self.contract.ingest_script,
+            arguments=[
+                *("--input_dir", local_dir),
+                *("--feature_group_name", self.foundation.feature_group_name),
+                *("--region", Aws.REGION),
+            ],
+            instance_type=p["ProcessingInstanceType"].ref,
+            instance_count=1,
+            volume_size_gb=self.processing.volume_size_gb,
+            max_runtime_seconds=self.processing.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            network_isolation=False,
+            inputs=[processing_input(records, self.split_uri(records), local_dir)],
+            outputs=[],
+        )
+        return processing_step("IngestFeatures", request)
+
+    def training_request(
+        self,
+        *,
+        step: str,
+        instance_type: Json,
+        instance_count: Json,
+        max_runtime: Json,
+        spot: SpotSettings,
+        extra_hyperparameters: Mapping[str, Json] | None = None,
+    ) -> CreateTrainingJobRequest:
+        training, contract = self.training, self.contract
+        return training_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.PYTORCH_TRAINING_GPU],
+            entry_point=contract.train_script,
+            hyperparameters={**training.hyperparameters, **(extra_hyperparameters or {})},
+            channels={name: self.split_uri(name) for name in contract.train_channels},
+            output_path=self.output_uri(step),
+            instance_type=instance_type,
+            instance_count=instance_count,
+            volume_size_gb=training.volume_size_gb,
+            max_runtime_seconds=max_runtime,
+            spot=spot,
+            retry_attempts=training.max_retry_attempts,
+            metric_definitions=contract.metric_definitions,
+            distributed=True,
+            region=Aws.REGION,
+            encrypt_volume=self.encrypt_training_volumes,
+        )
+
+    def evaluate_and_register(
+        self, *, suffix: str, model_data: Json, p: Mapping[str, Parameter], registry: RegistryProps
+    ) -> list[Step]:
+        """Evaluate -> quality gate -> register (PendingManualApproval) or fail."""
+        contract, processing = self.contract, self.processing
+        evaluate = f"Evaluate{suffix}"
+        request = processing_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.PYTORCH_TRAINING_CPU],
+            script=contract.evaluate_script,
+            arguments=[],
+            instance_type=p["ProcessingInstanceType"].ref,
+            instance_count=1,
+            volume_size_gb=processing.volume_size_gb,
+            max_runtime_seconds=processing.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            inputs=[
+                processing_input("model", model_data, f"{PROCESSING_ROOT}/model"),
+                processing_input(
+                    contract.test_split, self.split_uri(contract.test_split), f"{PROCESSING_ROOT}/test"
+                ),
+            ],
+            outputs=[
+                processing_output(
+                    contract.evaluation_output_name,
+                    f"{PROCESSING_ROOT}/evaluation",
+                    self.output_uri(evaluate),
+                )
+            ],
+        )
+        evaluation = processing_step(
+            evaluate,
+            request,
+            property_files=[
+                {
+                    "PropertyFileName": EVALUATION_PROPERTY_FILE,
+                    "OutputName": contract.evaluation_output_name,
+                    "FilePath": contract.evaluation_file_name,
+                }
+            ],
+        )
+        # The report's own URI (the output URI ends in '/': joining it with "/<file>" would give "//").
+        report_uri = self.object_uri(
+            Zone.MODELS, self.name, EXECUTION_ID, evaluate, contract.evaluation_file_name
+        )
+        threshold = p["AccuracyThreshold"].ref
+        register = register_model_step(
+            f"Register{suffix}",
+            model_package(
+                model_package_group_name=self.foundation.model_package_group_name,
+                description=f"{self.dataset.name} {registry.model_kind} from pipeline {self.name}",
+                image_uri=self.foundation.images[Image.PYTORCH_INFERENCE_CPU],
+                model_data_url=model_data,
+                metrics_s3_uri=report_uri,
+                inference_instance_types=registry.inference_instance_types,
+                transform_instance_types=registry.transform_instance_types,
+                environment=contract.inference_environment,
+                customer_metadata={"dataset": self.dataset.name, "pipeline": self.name},
+            ),
+        )
+        gate = condition_step(
+            f"QualityGate{suffix}",
+            conditions=[
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": json_get(evaluate, EVALUATION_PROPERTY_FILE, contract.gate_metric_path),
+                    "RightValue": threshold,
+                }
+            ],
+            if_steps=[register],
+            else_steps=[
+                fail_step(
+                    f"BelowThreshold{suffix}",
+                    join(" ", f"{contract.gate_metric_name} below the threshold", threshold),
+                )
+            ],
+        )
+        return [evaluation, gate]
+
+
+class TrainingPipeline(SageMakerPipeline):
+    """Preprocess, spot (or on-demand) training with checkpoints, evaluate, quality gate, register.
+
+    Spot on/off is a run-time parameter, but SageMaker refuses ``MaxWaitTimeInSeconds`` without spot, so
+    the choice is a condition step with one branch per setting.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        foundation: PipelineFoundation,
+        contract: RuntimeContract,
+        dataset: DatasetProps,
+        processing: ProcessingProps,
+        training: TrainingProps,
+        registry: RegistryProps,
+    ) -> None:
+        s = _Steps(
+            "training",
+            foundation=foundation,
+            contract=contract,
+            dataset=dataset,
+            processing=processing,
+            training=training,
+        )
+        p = s.parameters(
+            Parameter("TrainingInstanceCount", "Integer", training.instance_count),
+            Parameter("UseSpot", "Boolean", training.use_spot),
+            Parameter("MaxRuntimeSeconds", "Integer", training.max_runtime_seconds),
+            Parameter("MaxWaitSeconds", "Integer", training.max_wait_seconds),
+        )
+
+        def branch(suffix: str, spot_on: bool) -> list[Step]:
+            step = f"Train{suffix}"
+            spot = SpotSettings(
+                enabled=spot_on,
+                max_wait_seconds=p["MaxWaitSeconds"].ref,
+                checkpoint_s3_uri=s.checkpoint_uri(step) if training.checkpoints else None,
+            )
+            request = s.training_request(
+                step=step,
+                instance_type=p["TrainingInstanceType"].ref,
+                instance_count=p["TrainingInstanceCount"].ref,
+                max_runtime=p["MaxRuntimeSeconds"].ref,
+                spot=spot,
+            )
+            model = step_property(step, "ModelArtifacts.S3ModelArtifacts")
+            return [
+                training_step(step, request),
+                *s.evaluate_and_register(suffix=suffix, model_data=model, p=p, registry=registry),
+            ]
+
+        checks = parameter_check_steps(parameter_checks(p))
+        steps = [
+            *checks,
+            s.preprocess(p, [c["Name"] for c in checks]),
+            s.ingest_features(p),
+            condition_step(
+                "SpotOrOnDemand",
+                conditions=[{"Type": "Equals", "LeftValue": p["UseSpot"].ref, "RightValue": True}],
+                if_steps=branch("Spot", True),
+                else_steps=branch("OnDemand", False),
+                depends_on=["Preprocess"],
+            ),
+        ]
+        super().__init__(
+            scope,
+            id_,
+            description="Preprocess, spot training with checkpoints, evaluate, quality gate, register",
+            role=foundation.role,
+            parameters=list(p.values()),
+            steps=steps,
+        )
+
+
+def model_artifacts_uri(output_path: dict[str, Any], job_name: Json) -> dict[str, Any]:
+    """Where SageMaker puts a training job's model: ``<S3OutputPath>/<job name>/output/model.tar.gz``.
+
+    ``output_path`` is the ``Std:Join`` the job's ``S3OutputPath`` was built with (ending in '/').
+    """
+    values = output_path["Std:Join"]["Values"]
+    if output_path["Std:Join"]["On"] != "/" or values[-1] != "":
+        raise ValueError(f"output_path: got {output_path!r}; allowed: a '/'-join ending in '/'")
+    return join("/", *values[:-1], job_name, "output", "model.tar.gz")
+
+
+class TuningPipeline(SageMakerPipeline):
+    """Preprocess, Bayesian tuning (spot, checkpoints), evaluate the best job's model, gate, register.
+
+    The trials' training job definition is the training request itself (see
+    :func:`ml_platform.pipelines.tuning_definition`), so spot, checkpoints and encryption reach every
+    trial. Trials share the execution's checkpoint prefix; ``tuning.trial_hyperparameters`` gives each
+    configuration its own folder.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        foundation: PipelineFoundation,
+        contract: RuntimeContract,
+        dataset: DatasetProps,
+        processing: ProcessingProps,
+        training: TrainingProps,
+        tuning: TuningProps,
+        registry: RegistryProps,
+    ) -> None:
+        s = _Steps(
+            "tuning",
+            foundation=foundation,
+            contract=contract,
+            dataset=dataset,
+            processing=processing,
+            training=training,
+        )
+        p = s.parameters()
+        spot = SpotSettings(
+            enabled=training.use_spot,
+            max_wait_seconds=training.max_wait_seconds,
+            checkpoint_s3_uri=s.checkpoint_uri("Tune") if training.checkpoints else None,
+        )
+        request = s.training_request(
+            step="Tune",
+            instance_type=p["TrainingInstanceType"].ref,
+            instance_count=training.instance_count,
+            max_runtime=training.max_runtime_seconds,
+            spot=spot,
+            extra_hyperparameters=tuning.trial_hyperparameters,
+        )
+        tune = tuning_step(
+            "Tune",
+            tuning_job(
+                training_request=request,
+                tuned=tuning.ranges,
+                strategy=tuning.strategy,
+                objective_metric=contract.objective_metric,
+                objective_type=contract.objective_type,
+                max_jobs=tuning.max_jobs,
+                max_parallel_jobs=tuning.max_parallel_jobs,
+                early_stopping=tuning.early_stopping,
+            ),
+        )
+        best_model = model_artifacts_uri(
+            s.output_uri("Tune"), step_property("Tune", "BestTrainingJob.TrainingJobName")
+        )
+        checks = parameter_check_steps(parameter_checks(p))
+        steps = [
+            *checks,
+            s.preprocess(p, [c["Name"] for c in checks]),
+            s.ingest_features(p),
+            tune,
+            *s.evaluate_and_register(suffix="Best", model_data=best_model, p=p, registry=registry),
+        ]
+        super().__init__(
+            scope,
+            id_,
+            description="Preprocess, Bayesian tuning (spot, checkpoints), evaluate best, gate, register",
+            role=foundation.role,
+            parameters=list(p.values()),
+            steps=steps,
+        )

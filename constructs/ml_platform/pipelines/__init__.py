@@ -1,0 +1,61 @@
+"""SageMaker Pipelines as CloudFormation: the pipeline construct, its steps and their API requests.
+
+CloudFormation has no resource for a processing, training, tuning or transform job; they are steps of
+an ``AWS::SageMaker::Pipeline``. Each step's ``Arguments`` is exactly the request of the matching
+SageMaker API, typed in :mod:`.shapes` (mirroring botocore's shapes) and built in :mod:`.requests`.
+:mod:`.steps` wraps requests into steps, :mod:`.expressions` holds parameters and run-time values,
+:mod:`.pipeline` the construct that serializes the definition with ``Stack.to_json_string`` so CDK
+tokens (bucket names, role and key ARNs, image URIs) resolve at deploy time.
+"""
+
+from ml_platform.pipelines.expressions import (
+    EXECUTION_ID,
+    Json,
+    Parameter,
+    ParameterType,
+    join,
+    json_get,
+    param,
+    step_property,
+)
+from ml_platform.pipelines.pipeline import SCHEMA_VERSION, SageMakerPipeline
+from ml_platform.pipelines.requests import (
+    PROCESSING_CODE_DIR,
+    PROCESSING_ENTRYPOINT_TEMPLATE,
+    PROCESSING_ROOT,
+    ContinuousRange,
+    IntegerRange,
+    JobEnvironment,
+    SpotSettings,
+    hyperparameter_value,
+    model_package,
+    processing_input,
+    processing_job,
+    processing_output,
+    training_job,
+    tuning_definition,
+    tuning_job,
+)
+from ml_platform.pipelines.steps import (
+    CAPACITY_RETRY_POLICIES,
+    ParameterCheck,
+    PropertyFile,
+    Step,
+    condition_step,
+    fail_step,
+    parameter_check_steps,
+    processing_step,
+    register_model_step,
+    training_step,
+    tuning_step,
+)
+
+__all__ = [
+    "CAPACITY_RETRY_POLICIES", "EXECUTION_ID", "PROCESSING_CODE_DIR", "PROCESSING_ENTRYPOINT_TEMPLATE",
+    "PROCESSING_ROOT", "SCHEMA_VERSION", "ContinuousRange", "IntegerRange", "JobEnvironment", "Json",
+    "Parameter", "ParameterCheck", "ParameterType", "PropertyFile", "SageMakerPipeline", "SpotSettings",
+    "Step", "condition_step", "fail_step", "hyperparameter_value", "join", "json_get", "model_package",
+    "param", "parameter_check_steps", "processing_input", "processing_job", "processing_output",
+    "processing_step", "register_model_step", "step_property", "training_job", "training_step",
+    "tuning_definition", "tuning_job", "tuning_step",
+]  # fmt: skip

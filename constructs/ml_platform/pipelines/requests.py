@@ -1,0 +1,402 @@
+"""Builders of the SageMaker API requests the pipeline steps send (typed: :mod:`.shapes`).
+
+Each builder returns exactly the request of one API (``CreateProcessingJob``, ``CreateTrainingJob``,
+``CreateHyperParameterTuningJob``, ``CreateModelPackage``) without the job name, which SageMaker
+Pipelines fills in. Platform-wide choices live here once: network isolation, inter-container
+encryption, the stage key on outputs (and on volumes where the instance type allows it), the code
+bundle as an input, retry strategies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from botocore.loaders import Loader
+
+from ml_platform.pipelines.expressions import Json
+from ml_platform.pipelines.shapes import (
+    AlgorithmSpecification,
+    AppSpecification,
+    Channel,
+    CreateHyperParameterTuningJobRequest,
+    CreateModelPackageInput,
+    CreateProcessingJobRequest,
+    CreateTrainingJobRequest,
+    EarlyStoppingType,
+    HyperParameterAlgorithmSpecification,
+    HyperParameterTrainingJobDefinition,
+    MetricDefinition,
+    ObjectiveType,
+    ParameterRange,
+    ParameterRanges,
+    ProcessingClusterConfig,
+    ProcessingInput,
+    ProcessingOutput,
+    ResourceConfig,
+    ScalingType,
+    StoppingCondition,
+    TuningStrategy,
+)
+
+# Local paths inside processing containers (every LocalPath must be under /opt/ml/processing/).
+PROCESSING_ROOT = "/opt/ml/processing"
+PROCESSING_CODE_DIR = f"{PROCESSING_ROOT}/code"
+# Unpacks the code bundle and runs one script with the ContainerArguments ("$@"), the way the
+# SageMaker SDK's FrameworkProcessor runs a source directory in a framework image.
+PROCESSING_ENTRYPOINT_TEMPLATE = (
+    "set -euo pipefail; mkdir -p /opt/ml/code; tar -xzf {code_dir}/{archive} -C /opt/ml/code; "
+    'cd /opt/ml/code; exec python3 {script} "$@"'
+)
+CODE_CHANNEL = "code"
+
+
+def hyperparameter_value(value: Json) -> str:
+    """Hyperparameters are strings; like the SageMaker SDK, JSON-encode them for the framework toolkits."""
+    return json.dumps(value)
+
+
+@dataclass(frozen=True)
+class JobEnvironment:
+    """What every job of the platform shares: the role, the stage key, the code bundle."""
+
+    role_arn: str
+    kms_key_arn: str
+    code_uri: str  # s3:// URL of the sourcedir.tar.gz asset
+    code_object_key: str  # its object key (file name inside the channel / processing input)
+
+
+def processing_input(name: str, s3_uri: Json, local_path: str) -> ProcessingInput:
+    return {
+        "InputName": name,
+        "AppManaged": False,
+        "S3Input": {
+            "S3Uri": s3_uri,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+            "S3CompressionType": "None",
+        },
+    }
+
+
+def processing_output(name: str, local_path: str, s3_uri: Json) -> ProcessingOutput:
+    return {
+        "OutputName": name,
+        "AppManaged": False,
+        "S3Output": {"S3Uri": s3_uri, "LocalPath": local_path, "S3UploadMode": "EndOfJob"},
+    }
+
+
+def processing_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    script: str,
+    arguments: Sequence[Json],
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: int,
+    inputs: Sequence[ProcessingInput],
+    outputs: Sequence[ProcessingOutput],
+    encrypt_volume: bool,
+    network_isolation: bool = True,
+) -> CreateProcessingJobRequest:
+    """A ``CreateProcessingJob`` request running ``script`` from the code bundle in a framework image.
+
+    Inter-container traffic encryption is on and outputs use the key. Network isolation is on unless
+    the script must call an AWS API (an isolated job can reach none). ``encrypt_volume`` puts the key
+    on the instance volume: pass False for instance types with local instance storage, for which
+    SageMaker refuses ``VolumeKmsKeyId`` (see :mod:`ml_platform.instance_types`).
+    """
+    command = PROCESSING_ENTRYPOINT_TEMPLATE.format(
+        code_dir=PROCESSING_CODE_DIR, archive=env.code_object_key, script=script
+    )
+    app: AppSpecification = {
+        "ImageUri": image_uri,
+        "ContainerEntrypoint": ["/bin/bash", "-c", command, script],
+    }
+    if arguments:  # the API refuses an empty list: omit the key when the script takes no arguments
+        app["ContainerArguments"] = list(arguments)
+    cluster: ProcessingClusterConfig = {
+        "InstanceType": instance_type,
+        "InstanceCount": instance_count,
+        "VolumeSizeInGB": volume_size_gb,
+    }
+    if encrypt_volume:
+        cluster["VolumeKmsKeyId"] = env.kms_key_arn
+    request: CreateProcessingJobRequest = {
+        "AppSpecification": app,
+        "ProcessingResources": {"ClusterConfig": cluster},
+        "ProcessingInputs": [processing_input(CODE_CHANNEL, env.code_uri, PROCESSING_CODE_DIR), *inputs],
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "NetworkConfig": {
+            "EnableNetworkIsolation": network_isolation,
+            "EnableInterContainerTrafficEncryption": True,
+        },
+        "RoleArn": env.role_arn,
+    }
+    if outputs:  # a job that writes nothing to S3 has no output config
+        request["ProcessingOutputConfig"] = {"Outputs": list(outputs), "KmsKeyId": env.kms_key_arn}
+    return request
+
+
+@dataclass(frozen=True)
+class SpotSettings:
+    """Managed spot training: spot on/off, waiting budget and where checkpoints go."""
+
+    enabled: bool
+    max_wait_seconds: Json  # int or a pipeline expression
+    checkpoint_s3_uri: Json | None  # must end in '/'; unique per execution (and step)
+
+
+def training_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    entry_point: str,
+    hyperparameters: Mapping[str, Json],
+    channels: Mapping[str, Json],
+    output_path: Json,
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: Json,
+    spot: SpotSettings,
+    retry_attempts: int,
+    metric_definitions: Sequence[MetricDefinition],
+    distributed: bool,
+    region: str,
+    encrypt_volume: bool,
+) -> CreateTrainingJobRequest:
+    """A ``CreateTrainingJob`` request for a script-mode framework container (PyTorch DLC).
+
+    Network isolation is on, so the code bundle travels as the ``code`` input channel and
+    ``sagemaker_submit_directory`` points at its local copy (as the SageMaker SDK does).
+    ``distributed`` turns on the torchrun launcher (``sagemaker_torch_distributed_enabled``).
+    Inter-container traffic encryption is always on: the instance count may be a run-time
+    parameter, and encryption must hold whenever it is above one. ``encrypt_volume`` puts the key on
+    the instance volumes: pass False for instance types with local instance storage (SageMaker refuses
+    ``VolumeKmsKeyId`` for them; their NVMe store is encrypted by the instance's hardware).
+    """
+    if spot.enabled and spot.checkpoint_s3_uri is None:
+        raise ValueError(
+            "spot.checkpoint_s3_uri: got None; allowed: an s3:// URI ending in '/' when spot is on"
+        )
+    if CODE_CHANNEL in channels:
+        raise ValueError(f"channels: got {sorted(channels)}; allowed: any names but '{CODE_CHANNEL}'")
+    framework_hyperparameters: dict[str, Json] = {
+        "sagemaker_program": entry_point,
+        "sagemaker_submit_directory": f"/opt/ml/input/data/{CODE_CHANNEL}/{env.code_object_key}",
+        "sagemaker_region": region,
+        "sagemaker_container_log_level": 20,
+    }
+    if distributed:
+        framework_hyperparameters["sagemaker_torch_distributed_enabled"] = True
+    all_hyperparameters = {
+        key: hyperparameter_value(value)
+        for key, value in {**framework_hyperparameters, **hyperparameters}.items()
+    }
+    stopping: StoppingCondition = {"MaxRuntimeInSeconds": max_runtime_seconds}
+    if spot.enabled:
+        stopping["MaxWaitTimeInSeconds"] = spot.max_wait_seconds
+    resources: ResourceConfig = {
+        "InstanceType": instance_type,
+        "InstanceCount": instance_count,
+        "VolumeSizeInGB": volume_size_gb,
+    }
+    if encrypt_volume:
+        resources["VolumeKmsKeyId"] = env.kms_key_arn
+    algorithm: AlgorithmSpecification = {
+        "TrainingImage": image_uri,
+        "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": m["Name"], "Regex": m["Regex"]} for m in metric_definitions],
+        "EnableSageMakerMetricsTimeSeries": True,
+    }
+    request: CreateTrainingJobRequest = {
+        "AlgorithmSpecification": algorithm,
+        "HyperParameters": all_hyperparameters,
+        "RoleArn": env.role_arn,
+        "InputDataConfig": [
+            *(_channel(name, uri, "text/csv") for name, uri in channels.items()),
+            _channel(CODE_CHANNEL, env.code_uri, "application/x-tar", prefix=False),
+        ],
+        "OutputDataConfig": {"S3OutputPath": output_path, "KmsKeyId": env.kms_key_arn},
+        "ResourceConfig": resources,
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": spot.enabled,
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+        "RetryStrategy": {"MaximumRetryAttempts": retry_attempts},
+    }
+    if spot.checkpoint_s3_uri is not None:
+        request["CheckpointConfig"] = {"S3Uri": spot.checkpoint_s3_uri, "LocalPath": "/opt/ml/checkpoints"}
+    return request
+
+
+def _channel(name: str, s3_uri: Json, content_type: str, *, prefix: bool = True) -> Channel:
+    channel: Channel = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": s3_uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "ContentType": content_type,
+        "CompressionType": "None",
+        "InputMode": "File",
+    }
+    if prefix:
+        channel["RecordWrapperType"] = "None"
+    return channel
+
+
+@dataclass(frozen=True)
+class ContinuousRange:
+    name: str
+    min: float
+    max: float
+    scaling: ScalingType
+
+
+@dataclass(frozen=True)
+class IntegerRange:
+    name: str
+    min: int
+    max: int
+    scaling: ScalingType
+
+
+# CreateTrainingJob members a tuning job's training definition carries under another name, and those it
+# does not take at all (with the reason). Every other member is copied as is; an unknown one is refused,
+# so a member added to the training job can never silently stay out of tuning.
+RENAMED_FOR_TUNING = {"HyperParameters": "StaticHyperParameters"}
+NOT_IN_TUNING: dict[tuple[str, ...], str] = {
+    ("AlgorithmSpecification", "EnableSageMakerMetricsTimeSeries"): (
+        "tuning jobs always publish the objective metric; "
+        "HyperParameterAlgorithmSpecification has no such member"
+    ),
+}
+
+
+@cache
+def _members(shape: str) -> frozenset[str]:
+    model = Loader().load_service_model("sagemaker", "service-2")
+    return frozenset(model["shapes"][shape]["members"])
+
+
+def tuning_definition(
+    training: CreateTrainingJobRequest, tuned_names: Sequence[str]
+) -> HyperParameterTrainingJobDefinition:
+    """The training job definition of a tuning job, built from the training job request itself.
+
+    Every member of ``training`` is carried over (``HyperParameters`` as ``StaticHyperParameters``, minus
+    the tuned ones); the members listed in :data:`NOT_IN_TUNING` are dropped for their stated reason;
+    anything else that ``HyperParameterTrainingJobDefinition`` (or its algorithm specification) has no
+    member for raises, naming it. Spot, checkpoints, retries, isolation and encryption therefore reach
+    every trial by construction.
+    """
+    definition_members = _members("HyperParameterTrainingJobDefinition")
+    algorithm_members = _members("HyperParameterAlgorithmSpecification")
+    definition: dict[str, Json] = {}
+    for key, value in training.items():
+        target = RENAMED_FOR_TUNING.get(key, key)
+        if target not in definition_members:
+            raise ValueError(
+                f"training request member {key!r}: not a member of HyperParameterTrainingJobDefinition; "
+                "allowed: map it in RENAMED_FOR_TUNING or drop it with a reason in NOT_IN_TUNING"
+            )
+        definition[target] = value
+    static = {k: v for k, v in training.get("HyperParameters", {}).items() if k not in tuned_names}
+    definition["StaticHyperParameters"] = static
+    algorithm: dict[str, Json] = {}
+    for key, value in training["AlgorithmSpecification"].items():
+        if ("AlgorithmSpecification", key) in NOT_IN_TUNING:
+            continue
+        if key not in algorithm_members:
+            raise ValueError(
+                f"AlgorithmSpecification member {key!r}: not a member of "
+                "HyperParameterAlgorithmSpecification; allowed: drop it with a reason in NOT_IN_TUNING"
+            )
+        algorithm[key] = value
+    definition["AlgorithmSpecification"] = HyperParameterAlgorithmSpecification(**algorithm)  # type: ignore[typeddict-item]
+    return HyperParameterTrainingJobDefinition(**definition)  # type: ignore[typeddict-item]
+
+
+def tuning_job(
+    *,
+    training_request: CreateTrainingJobRequest,
+    tuned: Sequence[ContinuousRange | IntegerRange],
+    strategy: TuningStrategy,
+    objective_metric: str,
+    objective_type: ObjectiveType,
+    max_jobs: int,
+    max_parallel_jobs: int,
+    early_stopping: EarlyStoppingType,
+) -> CreateHyperParameterTuningJobRequest:
+    """A ``CreateHyperParameterTuningJob`` request whose trials are ``training_request`` (see above)."""
+    continuous: list[ParameterRange] = []
+    integer: list[ParameterRange] = []
+    for r in tuned:
+        item: ParameterRange = {
+            "Name": r.name,
+            "MinValue": str(r.min),
+            "MaxValue": str(r.max),
+            "ScalingType": r.scaling,
+        }
+        (continuous if isinstance(r, ContinuousRange) else integer).append(item)
+    ranges: ParameterRanges = {"ContinuousParameterRanges": continuous, "IntegerParameterRanges": integer}
+    return {
+        "HyperParameterTuningJobConfig": {
+            "Strategy": strategy,
+            "HyperParameterTuningJobObjective": {"Type": objective_type, "MetricName": objective_metric},
+            "ResourceLimits": {
+                "MaxNumberOfTrainingJobs": max_jobs,
+                "MaxParallelTrainingJobs": max_parallel_jobs,
+            },
+            "ParameterRanges": ranges,
+            "TrainingJobEarlyStoppingType": early_stopping,
+        },
+        "TrainingJobDefinition": tuning_definition(training_request, [r.name for r in tuned]),
+    }
+
+
+def model_package(
+    *,
+    model_package_group_name: str,
+    description: str,
+    image_uri: str,
+    model_data_url: Json,
+    metrics_s3_uri: Json,
+    inference_instance_types: Sequence[str],
+    transform_instance_types: Sequence[str],
+    environment: Mapping[str, str],
+    customer_metadata: Mapping[str, Json] | None = None,
+) -> CreateModelPackageInput:
+    """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its evaluation as model metrics."""
+    request: CreateModelPackageInput = {
+        "ModelPackageGroupName": model_package_group_name,
+        "ModelPackageDescription": description,
+        "ModelApprovalStatus": "PendingManualApproval",
+        "InferenceSpecification": {
+            "Containers": [
+                {"Image": image_uri, "ModelDataUrl": model_data_url, "Environment": dict(environment)}
+            ],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
+            "SupportedTransformInstanceTypes": list(transform_instance_types),
+        },
+        "ModelMetrics": {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_s3_uri}}
+        },
+    }
+    if customer_metadata:
+        request["CustomerMetadataProperties"] = dict(customer_metadata)
+    return request

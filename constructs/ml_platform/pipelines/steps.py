@@ -1,0 +1,137 @@
+"""Pipeline steps: a SageMaker API request (:mod:`.requests`) wrapped with the step's name and wiring.
+
+A step is a dict, as in the pipeline definition JSON: ``Name``, ``Type``, ``Arguments`` (the request),
+and optionally ``DependsOn``, ``RetryPolicies``, ``PropertyFiles``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict
+
+from ml_platform.pipelines.expressions import Json
+from ml_platform.pipelines.shapes import (
+    CreateHyperParameterTuningJobRequest,
+    CreateModelPackageInput,
+    CreateProcessingJobRequest,
+    CreateTrainingJobRequest,
+)
+
+StepType = Literal["Processing", "Training", "Tuning", "RegisterModel", "Condition", "Fail"]
+
+
+class PropertyFile(TypedDict):
+    PropertyFileName: str
+    OutputName: str
+    FilePath: str
+
+
+class Step(TypedDict):
+    Name: str
+    Type: StepType
+    Arguments: Any  # the API request of the step type (or the condition/fail arguments)
+    DependsOn: NotRequired[list[str]]
+    RetryPolicies: NotRequired[list[dict[str, Json]]]
+    PropertyFiles: NotRequired[list[PropertyFile]]
+
+
+# Pipeline-level retries of a step whose job failed to get capacity or hit a service error.
+CAPACITY_RETRY_POLICIES: list[dict[str, Json]] = [
+    {
+        "ExceptionType": [
+            "SageMaker.CAPACITY_ERROR",
+            "SageMaker.RESOURCE_LIMIT",
+            "SageMaker.JOB_INTERNAL_ERROR",
+        ],
+        "IntervalSeconds": 60,
+        "BackoffRate": 2.0,
+        "MaxAttempts": 3,
+    }
+]
+
+
+def processing_step(
+    name: str,
+    request: CreateProcessingJobRequest,
+    *,
+    property_files: Sequence[PropertyFile] = (),
+    depends_on: Sequence[str] = (),
+) -> Step:
+    step: Step = {"Name": name, "Type": "Processing", "Arguments": request}
+    if property_files:
+        step["PropertyFiles"] = list(property_files)
+    if depends_on:
+        step["DependsOn"] = list(depends_on)
+    return step
+
+
+def training_step(name: str, request: CreateTrainingJobRequest, *, retry_policies: bool = True) -> Step:
+    step: Step = {"Name": name, "Type": "Training", "Arguments": request}
+    if retry_policies:
+        step["RetryPolicies"] = CAPACITY_RETRY_POLICIES
+    return step
+
+
+def tuning_step(name: str, request: CreateHyperParameterTuningJobRequest) -> Step:
+    return {"Name": name, "Type": "Tuning", "Arguments": request, "RetryPolicies": CAPACITY_RETRY_POLICIES}
+
+
+def register_model_step(name: str, request: CreateModelPackageInput) -> Step:
+    """A ``RegisterModel`` step: ``CreateModelPackage``."""
+    return {"Name": name, "Type": "RegisterModel", "Arguments": request}
+
+
+def condition_step(
+    name: str,
+    *,
+    conditions: Sequence[dict[str, Json]],
+    if_steps: Sequence[Step],
+    else_steps: Sequence[Step],
+    depends_on: Sequence[str] = (),
+) -> Step:
+    step: Step = {
+        "Name": name,
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": list(conditions),
+            "IfSteps": list(if_steps),
+            "ElseSteps": list(else_steps),
+        },
+    }
+    if depends_on:
+        step["DependsOn"] = list(depends_on)
+    return step
+
+
+def fail_step(name: str, message: Json) -> Step:
+    return {"Name": name, "Type": "Fail", "Arguments": {"ErrorMessage": message}}
+
+
+@dataclass(frozen=True)
+class ParameterCheck:
+    """A rule on run-time parameter values that SageMaker would otherwise only enforce mid-execution.
+
+    The rule is broken when every condition in ``violation`` holds; the execution then fails at its
+    start with ``message`` (which names the parameters and their values).
+    """
+
+    name: str
+    violation: Sequence[dict[str, Json]]
+    message: Json
+
+
+def parameter_check_steps(checks: Sequence[ParameterCheck]) -> list[Step]:
+    """One condition step per check: a Fail step when it is violated, nothing otherwise.
+
+    Make the pipeline's first real step depend on all of them (``[s["Name"] for s in ...]``).
+    """
+    return [
+        condition_step(
+            f"Check{check.name}",
+            conditions=list(check.violation),
+            if_steps=[fail_step(f"Invalid{check.name}", check.message)],
+            else_steps=[],
+        )
+        for check in checks
+    ]
