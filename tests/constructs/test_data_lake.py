@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import App, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
@@ -97,10 +97,10 @@ def test_removal_policy_retain_keeps_both_buckets_and_auto_delete_needs_destroy(
         ValueError, match=r"auto_delete_objects: got True; allowed: True only with RemovalPolicy\.DESTROY"
     ):
         make_lake(
-            Stack(bare_stack.node.scope, "Other"),
+            Stack(App(), "Other"),
             removal_policy=RemovalPolicy.RETAIN,
             auto_delete_objects=True,
-        )  # type: ignore[arg-type]
+        )
 
 
 def test_zone_grants_are_exact_actions_scoped_to_the_zone(bare_stack: Stack) -> None:

@@ -36,7 +36,7 @@ def make_group(stack: Stack, **overrides: Any) -> tuple[FeatureGroup, kms.Key, s
 
 def group_resource(stack: Stack) -> dict[str, Any]:
     (resource,) = Template.from_stack(stack).find_resources("AWS::SageMaker::FeatureGroup").values()
-    return resource
+    return dict(resource)
 
 
 def test_online_and_offline_stores_are_encrypted_with_the_key(bare_stack: Stack) -> None:

@@ -26,6 +26,7 @@ from ml_platform.pipelines import (
     tuning_job,
     tuning_step,
 )
+from ml_platform.pipelines.shapes import CreateTrainingJobRequest
 from tests.support.sagemaker_api import pipeline_definitions, validate_pipeline_definition
 
 ENV = JobEnvironment(
@@ -37,7 +38,7 @@ ENV = JobEnvironment(
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"
 
 
-def request(**overrides: Any) -> dict[str, Any]:
+def request(**overrides: Any) -> CreateTrainingJobRequest:
     props: dict[str, Any] = {
         "env": ENV,
         "image_uri": IMAGE,

@@ -141,6 +141,14 @@ def _rename(old: str, new: str) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _delete_all(*paths: str) -> Callable[[dict[str, Any]], None]:
+    def change(stages: dict[str, Any]) -> None:
+        for path in paths:
+            _delete(path)(stages)
+
+    return change
+
+
 def _delete(path: str) -> Callable[[dict[str, Any]], None]:
     def change(stages: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -254,7 +262,7 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None] | None, list[str], lis
     ),
     (
         "retained-stage-without-account",
-        lambda stages: (_delete("prod.account")(stages), _delete("prod.region")(stages)),
+        _delete_all("prod.account", "prod.region"),
         ["stage=prod"],
         ["stages.prod.account", "removal_policy 'retain'"],
         [],

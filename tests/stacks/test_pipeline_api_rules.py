@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from ml_platform.instance_types import api_instance_types, has_instance_storage
 from stacks.config import MAX_TRAINING_SECONDS
+from stacks.training_stack import TrainingStack
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.access_model import PipelineEvaluator, processing_script, split_s3
 from tests.support.sagemaker_api import iter_steps, pipeline_definitions, template_exports
@@ -231,7 +232,7 @@ def test_every_dataset_version_lands_in_the_feature_group(
         arguments = preprocess["AppSpecification"]["ContainerArguments"]
         # The schema travels as a file input (a container argument holds at most 256 characters).
         schema_path = arguments[arguments.index("--feature_store_schema_file") + 1]
-        document = synth.stacks["training"].feature_store_schema
+        document = cast(TrainingStack, synth.stacks["training"]).feature_store_schema
         inputs = preprocess["ProcessingInputs"]
         (schema_input,) = [
             i for i in inputs if schema_path == f"{i['S3Input']['LocalPath']}/{document.object_key}"

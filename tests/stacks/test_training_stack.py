@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from ml_platform.instance_types import has_instance_storage
+from stacks.training_stack import TrainingStack
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.sagemaker_api import (
     PLACEHOLDER_REGION,
@@ -79,9 +80,13 @@ def test_training_pipeline_parameters_default_to_the_stage_config(
         assert defaults["MaxWaitSeconds"] >= defaults["MaxRuntimeSeconds"]
 
 
+def training_stack(synth: SynthesizedStage) -> TrainingStack:
+    return cast(TrainingStack, synth.stacks["training"])
+
+
 def unrendered_training_requests(synth: SynthesizedStage) -> dict[str, dict[str, Any]]:
     """The training steps of the training pipeline as written (pipeline expressions intact)."""
-    stack = synth.stacks["training"]
+    stack = cast(TrainingStack, synth.stacks["training"])
     return {
         s["Name"]: s["Arguments"]
         for s in iter_steps(stack.training_pipeline.definition)
@@ -105,7 +110,9 @@ def test_spot_branch_uses_managed_spot_with_max_wait_and_the_on_demand_branch_do
     assert on_demand["StoppingCondition"] == {"MaxRuntimeInSeconds": {"Get": "Parameters.MaxRuntimeSeconds"}}
     (choice,) = [
         s
-        for s in steps(synthesized["dev"].stacks["training"].training_pipeline.definition).values()
+        for s in steps(
+            cast(TrainingStack, synthesized["dev"].stacks["training"]).training_pipeline.definition
+        ).values()
         if s["Name"] == "SpotOrOnDemand"
     ]
     condition = choice["Arguments"]["Conditions"][0]

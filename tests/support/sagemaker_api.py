@@ -376,7 +376,7 @@ class _TemplateRenderer:
 
 
 def render_template_value(
-    template: dict[str, Any], value: Any, imports: Mapping[str, Any] | None = None
+    template: Mapping[str, Any], value: Any, imports: Mapping[str, Any] | None = None
 ) -> Any:
     """Resolve the CloudFormation intrinsics in ``value`` (taken from ``template``) to concrete values.
 
@@ -391,7 +391,7 @@ def render_template_value(
     return _TemplateRenderer(template, imports).render(value)
 
 
-def template_exports(template: dict[str, Any]) -> dict[str, Any]:
+def template_exports(template: Mapping[str, Any]) -> dict[str, Any]:
     """Export name -> rendered value of every exported output of ``template`` (for consumers' imports)."""
     exports: dict[str, Any] = {}
     for output_id, output in (template.get("Outputs") or {}).items():
@@ -406,7 +406,7 @@ def template_exports(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline_definitions(
-    template: dict[str, Any], imports: Mapping[str, Any] | None = None
+    template: Mapping[str, Any], imports: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Logical id -> parsed pipeline definition of every ``AWS::SageMaker::Pipeline`` in ``template``.
 

@@ -97,12 +97,8 @@ def test_a_key_needs_both_its_key_policy_and_the_identity_policy() -> None:
     identity = policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY})
     decrypt = Access("kms:Decrypt", KEY, "t")
     assert allowed(decrypt, identity, {KEY: ROOT_KEY_POLICY})
-    no_iam = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {**ROOT_KEY_POLICY["Statement"][0], "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}
-        ],
-    }
+    other_account = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}
+    no_iam = {"Version": "2012-10-17", "Statement": [{**other_account, "Action": "kms:*", "Resource": "*"}]}
     assert not allowed(decrypt, identity, {KEY: no_iam})  # the key policy does not enable IAM policies
     assert not allowed(Access("kms:Encrypt", KEY, "t"), identity, {KEY: ROOT_KEY_POLICY})
 
