@@ -29,14 +29,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
 
 from botocore.loaders import Loader
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE
+from training_code import contract
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -199,15 +208,17 @@ class ProcessingConfig(_Model):
     instance_count: Annotated[int, Field(ge=1, le=1)] = 1
     volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
     max_runtime_seconds: Annotated[int, Field(ge=60, le=5 * 24 * 3600)] = 3600
-    train_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.7
-    validation_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.15
-    test_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.15
-    seed: Annotated[int, Field(ge=0)] = 42
+    # preprocess.py's arguments: defaults and rules from training_code/contract.py.
+    train_ratio: Annotated[float, Field(gt=0, lt=1)] = contract.SPLIT_RATIOS[contract.TRAIN]
+    validation_ratio: Annotated[float, Field(gt=0, lt=1)] = contract.SPLIT_RATIOS[contract.VALIDATION]
+    test_ratio: Annotated[float, Field(gt=0, lt=1)] = contract.SPLIT_RATIOS[contract.TEST]
+    seed: Annotated[int, Field(ge=0)] = contract.DEFAULT_SPLIT_SEED
 
     @model_validator(mode="after")
     def _ratios(self) -> Self:
-        total = self.train_ratio + self.validation_ratio + self.test_ratio
-        if abs(total - 1.0) > 1e-9:
+        ratios = {split: getattr(self, f"{split}_ratio") for split in contract.SPLIT_RATIOS}
+        total = sum(ratios.values())
+        if not contract.ratios_sum_to_one(ratios):
             parts = ", ".join(_shown(self, k) for k in ("train_ratio", "validation_ratio", "test_ratio"))
             raise _fail(
                 "train_ratio+validation_ratio+test_ratio", round(total, 12), f"a sum of exactly 1 ({parts})"
@@ -215,17 +226,35 @@ class ProcessingConfig(_Model):
         return self
 
 
-class HyperParameters(_Model):
-    """Hyperparameters passed to train.py as ``--<name> <value>``."""
+def _hyperparameter_field(spec: contract.Hyperparameter) -> tuple[Any, Any]:
+    """A model hyperparameter as a pydantic field: train.py's bounds (contract), capped at the stage limit."""
+    kind: Any = Literal[spec.choices] if spec.choices else spec.type
+    low, high = spec.minimum, spec.maximum if spec.maximum is not None else spec.stage_maximum
+    exclusive_high = spec.exclusive_maximum and spec.maximum is not None
+    field = Field(
+        gt=low if spec.exclusive_minimum else None,
+        ge=None if spec.exclusive_minimum else low,
+        lt=high if exclusive_high else None,
+        le=None if exclusive_high else high,
+    )
+    return Annotated[kind, field], spec.default
 
-    epochs: Annotated[int, Field(ge=1, le=10000)] = 20
-    batch_size: Annotated[int, Field(ge=2, le=65536)] = 64  # BatchNorm needs two rows per batch
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.3
-    hidden_units: Annotated[int, Field(ge=1, le=65536)] = 128
-    num_layers: Annotated[int, Field(ge=1, le=64)] = 2
-    weight_decay: Annotated[float, Field(ge=0, le=1)] = 1e-4
-    seed: Annotated[int, Field(ge=0)] = 42
+
+if TYPE_CHECKING:
+
+    class HyperParameters(_Model):
+        """Static view for type checkers of the model built below."""
+
+else:
+    #: Hyperparameters passed to train.py as ``--<name> <value>``: one key per model hyperparameter of
+    #: training_code/contract.py (MODEL_HYPERPARAMETERS), with its type, default and bounds.
+    HyperParameters = create_model(
+        "HyperParameters",
+        __base__=_Model,
+        __doc__="Hyperparameters passed to train.py as ``--<name> <value>`` (training_code/contract.py).",
+        __module__=__name__,
+        **{spec.name: _hyperparameter_field(spec) for spec in contract.MODEL_HYPERPARAMETERS},
+    )
 
 
 class TrainingConfig(_Model):
@@ -236,7 +265,7 @@ class TrainingConfig(_Model):
     volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 50
     use_spot: bool = True
     checkpoints: bool = True
-    checkpoint_interval_steps: int = 1000  # overhead measured in bench/README.md
+    checkpoint_interval_steps: int = contract.DEFAULT_CHECKPOINT_INTERVAL_STEPS  # bench/README.md
     max_runtime_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 4 * 3600
     max_wait_seconds: Annotated[int, Field(ge=60, le=MAX_TRAINING_SECONDS)] = 8 * 3600
     max_retry_attempts: Annotated[int, Field(ge=1, le=30)] = 3
@@ -306,6 +335,36 @@ class IntegerRange(_Model):
         return self
 
 
+def _check_tuned(name: str, tuned: ContinuousRange | IntegerRange) -> None:
+    """A tuning range whose both ends train.py accepts (bounds from training_code/contract.py)."""
+    spec = contract.HYPERPARAMETERS[name]
+    wanted = IntegerRange if spec.type is int else ContinuousRange
+    if not isinstance(tuned, wanted):
+        raise _fail(name, tuned.model_dump(), f"a {wanted.__name__} ({name} is {spec.type.__name__})")
+    low, high = spec.minimum, spec.maximum
+    if low is not None and high is not None:
+        if not (spec.accepts(tuned.min) and spec.accepts(tuned.max)):
+            first = "<" if spec.exclusive_minimum else "<="
+            last = "<" if spec.exclusive_maximum else "<="
+            raise _fail(
+                name,
+                [tuned.min, tuned.max],
+                f"{contract.number(low)} {first} min < max {last} {contract.number(high)}",
+            )
+        return
+    reason = f" ({spec.reason})" if spec.reason else ""
+    if low is not None and not spec.accepts(tuned.min):
+        allowed = (
+            f"greater than {contract.number(low)}"
+            if spec.exclusive_minimum
+            else f"at least {contract.number(low)}"
+        )
+        raise _fail(f"{name}.min", tuned.min, allowed + reason)
+    cap = high if high is not None else spec.stage_maximum
+    if cap is not None and tuned.max > cap:
+        raise _fail(f"{name}.max", tuned.max, f"at most {contract.number(cap)}")
+
+
 class TuningRanges(_Model):
     learning_rate: ContinuousRange = ContinuousRange(min=1e-4, max=1e-1, scaling="Logarithmic")
     batch_size: IntegerRange = IntegerRange(min=32, max=256)
@@ -325,12 +384,8 @@ class TuningRanges(_Model):
                 f"learning_rate.scaling: not set, and its default {self.learning_rate.scaling!r} is not "
                 "allowed here; allowed: 'Logarithmic' (learning rates span decades)"
             )
-        if self.batch_size.min < 2:
-            raise _fail("batch_size.min", self.batch_size.min, "at least 2 (BatchNorm needs two rows)")
-        if self.hidden_units.min < 1:
-            raise _fail("hidden_units.min", self.hidden_units.min, "at least 1")
-        if not (self.dropout.min >= 0 and self.dropout.max < 1):
-            raise _fail("dropout", [self.dropout.min, self.dropout.max], "0 <= min < max < 1")
+        for name in type(self).model_fields:
+            _check_tuned(name, getattr(self, name))
         return self
 
 

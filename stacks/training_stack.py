@@ -35,7 +35,7 @@ from ml_platform.pipelines import ContinuousRange, IntegerRange
 from ml_platform.pipelines.shapes import MetricDefinition
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 from stacks.config import GPU_FAMILIES, StageConfig
-from training_code import ingest_features, metrics
+from training_code import contract, ingest_features, metrics
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parents[1] / "training_code"
 
@@ -46,10 +46,17 @@ RUNTIME_CONTRACT = RuntimeContract(
     train_script="train.py",
     evaluate_script="evaluate.py",
     ingest_script="ingest_features.py",
-    splits=("train", "validation", "test", "baseline"),
-    train_channels=("train", "validation"),
-    test_split="test",
-    feature_records_dir=ingest_features.RECORDS_DIR,
+    preprocess_outputs=contract.PREPROCESS_OUTPUTS,
+    train_channels=contract.TRAINING_CHANNELS,
+    test_split=contract.TEST,
+    feature_records_dir=contract.RECORDS_DIR,
+    preprocess_input_dir=contract.PREPROCESS_INPUT_DIR,
+    preprocess_output_dir=contract.PREPROCESS_OUTPUT_DIR,
+    schema_input_dir=contract.SCHEMA_INPUT_DIR,
+    ingest_input_dir=contract.INGEST_INPUT_DIR,
+    evaluate_model_dir=contract.EVALUATE_MODEL_DIR,
+    evaluate_test_dir=contract.EVALUATE_TEST_DIR,
+    evaluation_dir=contract.EVALUATION_DIR,
     metric_definitions=[
         MetricDefinition(Name=m["Name"], Regex=m["Regex"]) for m in metrics.METRIC_DEFINITIONS
     ],
@@ -60,8 +67,8 @@ RUNTIME_CONTRACT = RuntimeContract(
     gate_metric_path="",  # per stage: depends on the number of classes (see TrainingStack)
     gate_metric_name=metrics.EVALUATION_GATE_METRIC,
     inference_environment={
-        "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_PROGRAM": contract.SERVING_ENTRY_POINT,
+        "SAGEMAKER_SUBMIT_DIRECTORY": contract.SERVING_SUBMIT_DIRECTORY,
     },
 )
 
@@ -209,13 +216,12 @@ class TrainingStack(Stack):
             max_jobs=tuning.max_jobs,
             max_parallel_jobs=tuning.max_parallel_jobs,
             early_stopping=tuning.early_stopping,
-            ranges=(
-                ContinuousRange(
-                    "learning_rate", r.learning_rate.min, r.learning_rate.max, r.learning_rate.scaling
-                ),
-                IntegerRange("batch_size", r.batch_size.min, r.batch_size.max, r.batch_size.scaling),
-                ContinuousRange("dropout", r.dropout.min, r.dropout.max, r.dropout.scaling),
-                IntegerRange("hidden_units", r.hidden_units.min, r.hidden_units.max, r.hidden_units.scaling),
+            # Integer or continuous by the hyperparameter's type in the runtime contract.
+            ranges=tuple(
+                (IntegerRange if contract.HYPERPARAMETERS[name].type is int else ContinuousRange)(
+                    name, getattr(r, name).min, getattr(r, name).max, getattr(r, name).scaling
+                )
+                for name in type(r).model_fields
             ),
             # Trials share the execution's checkpoint prefix; each configuration gets its own folder.
             trial_hyperparameters={"checkpoint_namespace": "config"},

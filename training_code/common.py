@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+import contract
 import numpy as np
 
-OPT_ML_OUTPUT = Path("/opt/ml/output")
+OPT_ML_OUTPUT = Path(contract.OUTPUT_DIR)
 #: Where SageMaker reads the failure reason of a training job / the exit message of a processing job.
 FAILURE_FILES = {"training": "failure", "processing": "message"}
 

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import contract
 import metrics
 import numpy as np
 import scoring
@@ -62,9 +63,9 @@ from model import MODEL_FILE, load_model
 
 LOG = get_logger("evaluate")
 
-DEFAULT_MODEL_PATH = "/opt/ml/processing/model/model.tar.gz"
-DEFAULT_TEST_PATH = "/opt/ml/processing/test/test.csv"
-DEFAULT_OUTPUT_DIR = "/opt/ml/processing/evaluation"
+DEFAULT_MODEL_PATH = f"{contract.EVALUATE_MODEL_DIR}/model.tar.gz"
+DEFAULT_TEST_PATH = f"{contract.EVALUATE_TEST_DIR}/{contract.split_file(contract.TEST)}"
+DEFAULT_OUTPUT_DIR = contract.EVALUATION_DIR
 MODEL_ARCHIVE = "model.tar.gz"
 
 

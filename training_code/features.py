@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
+import contract
 import numpy as np
 
 NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
@@ -341,7 +342,7 @@ class FeatureTransform:
 # preprocessing.json: the one reader shared by train.py and the serving code
 # --------------------------------------------------------------------------------------------------
 
-PREPROCESSING_FILE = "preprocessing.json"
+PREPROCESSING_FILE = contract.PREPROCESSING_FILE
 
 
 class PreprocessingError(ValueError):

@@ -8,8 +8,9 @@ This module is imported in two places and therefore has only stdlib imports at m
 
 * inside the processing container as ``import ingest_features`` (``preprocess.py`` imports the shared
   names below, this script's ``main`` imports boto3 and ``common`` lazily);
-* by the CDK stack at synth as ``training_code.ingest_features`` (no numpy, torch or boto3 there) for
-  :data:`RECORDS_DIR`, :data:`RECORDS_FILE`, :data:`SCHEMA_FILE` and :func:`schema_argument`.
+* by the CDK stack at synth through ``from training_code import ingest_features`` (no numpy, torch or
+  boto3 there) for :func:`schema_argument`; :data:`RECORDS_DIR`, :data:`RECORDS_FILE` and
+  :data:`SCHEMA_FILE` come from :mod:`contract` (re-exported here).
 
 Options
 -------
@@ -91,20 +92,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from contract import INGEST_INPUT_DIR, RECORDS_DIR, RECORDS_FILE, SCHEMA_FILE
+
 LOG = logging.getLogger("ingest_features")
 
 # ---- the layout shared with preprocess.py and the CDK stack ---------------------------------------
 
-#: The preprocessing job's output subdirectory (and ProcessingOutput name) holding the two files below.
-RECORDS_DIR: Final = "feature_store"
-#: The records: header = feature names in schema order, one row per record, values as Feature Store strings.
-RECORDS_FILE: Final = "records.csv"
-#: The schema the records were built for, plus the dataset name/version and the record count.
-SCHEMA_FILE: Final = "schema.json"
+# RECORDS_DIR (the preprocessing job's output folder and ProcessingOutput name), RECORDS_FILE and
+# SCHEMA_FILE are defined in contract.py and re-exported here.
 SCHEMA_FORMAT_VERSION: Final = 1
 #: The keys of ``schema.json`` besides the schema itself.
 SCHEMA_FILE_KEYS: Final = frozenset({"format_version", "dataset", "version", "record_count", "sources"})
-DEFAULT_INPUT_DIR: Final = f"/opt/ml/processing/input/{RECORDS_DIR}"
+DEFAULT_INPUT_DIR: Final = INGEST_INPUT_DIR
 
 FEATURE_TYPES: Final = ("Integral", "Fractional", "String")
 #: CreateFeatureGroup's FeatureName pattern.

@@ -5,18 +5,21 @@ One command (from the repository root)::
     python training_code/local_run.py --dataset breast_cancer --workdir .local-run
 
 Options: ``--dataset breast_cancer|wine|digits`` (scikit-learn's bundled datasets, no download),
-``--workdir`` (default ``.local-run``), ``--epochs`` (default 20), ``--seed``, ``--nproc N`` (train with
-``torch.distributed.run`` on N CPU processes), ``--feature_store_stage STAGE`` (also build the Feature
-Store records, with the ``feature_store`` schema of that stage in ``cdk.json``), ``--no-progress``; any
-other ``--name value`` is passed to train.py as a hyperparameter (e.g. ``--hidden_units 32
---checkpoint_interval_steps 50``).
+``--workdir`` (default ``.local-run``), ``--stage`` (default ``dev``: the stage of ``cdk.json`` whose
+training hyperparameters, checkpoint interval, split ratios and split seed the run uses, so it trains the
+model that stage's pipeline trains; keys the stage leaves out take the defaults of ``contract.py``, as
+the stage config does), ``--epochs`` and ``--seed`` (override the stage's; ``--seed`` seeds both the
+split and training), ``--nproc N`` (train with ``torch.distributed.run`` on N CPU processes),
+``--feature_store_stage STAGE`` (also build the Feature Store records, with the ``feature_store`` schema
+of that stage in ``cdk.json``), ``--no-progress``; any other ``--name value`` is passed to train.py as a
+hyperparameter and wins over the stage's (e.g. ``--hidden_units 32 --checkpoint_interval_steps 50``).
 
 This is a developer tool, not container code: it needs scikit-learn (imported only to write the
 dataset) and tqdm. It lays out ``<workdir>/opt/ml`` like the SageMaker containers do:
 
 * ``opt/ml/processing/input/``: ``data.csv`` + ``manifest.json`` (the raw dataset);
 * ``opt/ml/processing/output/``: preprocess.py's outputs (train/, validation/, test/, baseline/,
-  preprocessing/, and feature_store/ with ``--feature_store_stage``: the records that
+  and feature_store/ with ``--feature_store_stage``: the records that
   ``ingest_features.py`` would write to the feature group; nothing here calls AWS);
 * ``opt/ml/input/data/{train,validation}``: the training channels (``SM_CHANNEL_*``);
 * ``opt/ml/model``: ``SM_MODEL_DIR``; ``opt/ml/checkpoints``: ``SM_CHECKPOINT_DIR``;
@@ -41,6 +44,8 @@ import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import contract
 
 CODE_DIR = Path(__file__).resolve().parent
 CDK_JSON = CODE_DIR.parent / "cdk.json"
@@ -89,7 +94,7 @@ def write_dataset(name: str, input_dir: Path) -> dict[str, Any]:
         "columns": [{"name": n, "type": "int" if integral else "float"} for n in feature_names]
         + [{"name": "target", "type": "int" if label_is_int else "category"}],
     }
-    (input_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (input_dir / contract.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -102,6 +107,50 @@ def feature_store_schema(stage: str, cdk_json: Path = CDK_JSON) -> str:
         raise SystemExit(f"--feature_store_stage {stage!r} is not a stage of {cdk_json}: {sorted(stages)}")
     section = stages[stage]["feature_store"]
     return schema_argument(section["record_identifier"], section["event_time_feature"], section["features"])
+
+
+def stage_section(stage: str, cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    stages = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]["stages"]
+    if stage not in stages:
+        raise SystemExit(f"--stage {stage!r} is not a stage of {cdk_json}: {sorted(stages)}")
+    section: dict[str, Any] = stages[stage]
+    return section
+
+
+def stage_hyperparameters(stage: str, cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    """The hyperparameters ``stage``'s training pipeline passes to train.py (besides the toolkit's own):
+    every model hyperparameter (the stage's value, else the contract default, as stacks/config.py does)
+    and the stage's checkpoint interval."""
+    training = stage_section(stage, cdk_json).get("training", {})
+    given = training.get("hyperparameters", {})
+    values: dict[str, Any] = {h.name: given.get(h.name, h.default) for h in contract.MODEL_HYPERPARAMETERS}
+    values["checkpoint_interval_steps"] = training.get(
+        "checkpoint_interval_steps", contract.DEFAULT_CHECKPOINT_INTERVAL_STEPS
+    )
+    return values
+
+
+def stage_split(stage: str, cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    """preprocess.py's split arguments in ``stage``'s pipeline: the ratios and the seed."""
+    processing = stage_section(stage, cdk_json).get("processing", {})
+    split: dict[str, Any] = {
+        f"{name}_ratio": processing.get(f"{name}_ratio", ratio)
+        for name, ratio in contract.SPLIT_RATIOS.items()
+    }
+    split["seed"] = processing.get("seed", contract.DEFAULT_SPLIT_SEED)
+    return split
+
+
+def train_arguments(
+    stage: str, epochs: int | None, seed: int | None, extra: Sequence[str], cdk_json: Path = CDK_JSON
+) -> list[str]:
+    """train.py's arguments: the stage's hyperparameters, then ``--epochs``/``--seed``, then ``extra``."""
+    values = stage_hyperparameters(stage, cdk_json)
+    if epochs is not None:
+        values["epochs"] = epochs
+    if seed is not None:
+        values["seed"] = seed
+    return [*(item for name, value in values.items() for item in (f"--{name}", str(value))), *extra]
 
 
 class StepFailed(Exception):
@@ -143,8 +192,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
     parser.add_argument("--dataset", choices=DATASETS, default="breast_cancer")
     parser.add_argument("--workdir", default=".local-run")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--stage", default="dev", help="the cdk.json stage whose pipeline settings to use")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the stage's")
+    parser.add_argument("--seed", type=int, default=None, help="default: the stage's (split and training)")
     parser.add_argument("--nproc", type=int, default=1, help="training processes (torchrun, CPU/gloo)")
     parser.add_argument(
         "--feature_store_stage", "--feature-store-stage", help="build Feature Store records (cdk.json stage)"
@@ -200,8 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(processing / "input"),
                 "--output_dir",
                 str(processing / "output"),
-                "--seed",
-                str(args.seed),
+                *(
+                    item
+                    for name, value in {
+                        **stage_split(args.stage),
+                        **({"seed": args.seed} if args.seed is not None else {}),
+                    }.items()
+                    for item in (f"--{name}", str(value))
+                ),
                 *feature_store,
             ],
             env,
@@ -216,16 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         launcher = [python]
         if args.nproc > 1:
             launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.nproc)]
-        command = [
-            *launcher,
-            str(CODE_DIR / "train.py"),
-            "--epochs",
-            str(args.epochs),
-            "--seed",
-            str(args.seed),
-            *extra_hyperparameters,
-        ]
-        epochs = tqdm(total=args.epochs, desc="train", unit="epoch", disable=disable, position=1, leave=False)
+        train_args = train_arguments(args.stage, args.epochs, args.seed, extra_hyperparameters)
+        command = [*launcher, str(CODE_DIR / "train.py"), *train_args]
+        total_epochs = args.epochs or int(stage_hyperparameters(args.stage)["epochs"])  # the log corrects it
+        epochs = tqdm(
+            total=total_epochs, desc="train", unit="epoch", disable=disable, position=1, leave=False
+        )
 
         def on_train_line(line: str) -> None:
             match = EPOCH_LINE.search(line)
@@ -277,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name:<20} {entry['value']} (std {entry['standard_deviation']})")
     print(f"model: {processing / 'model' / 'model.tar.gz'}; logs: {logs}")
     if feature_store:
-        print(f"feature store records (not ingested locally): {processing / 'output' / 'feature_store'}")
+        print(f"feature store records (not ingested locally): {processing / 'output' / contract.RECORDS_DIR}")
     return 0
 
 

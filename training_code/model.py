@@ -27,12 +27,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import contract
 import torch
 from common import atomic_write_bytes
 from torch import nn
 
-MODEL_FILE = "model.pt"
-ONNX_FILE = "model.onnx"
+MODEL_FILE = contract.MODEL_FILE
+ONNX_FILE = contract.ONNX_FILE
 MODEL_FORMAT_VERSION = 1
 ONNX_OPSET = 17
 ONNX_INPUT = "features"

@@ -45,9 +45,9 @@ Output (``--output_dir``, default ``/opt/ml/processing/output``; one ProcessingO
 -------------------------------------------------------------------------------------------------------
 * ``train/train.csv``, ``validation/validation.csv``, ``test/test.csv``: no header, first column the
   class index 0..K-1, then the transformed features (float, shortest round-trip text);
-* ``train/preprocessing.json`` and ``preprocessing/preprocessing.json``: the fitted transform (feature
-  names, imputation values, clip bounds, scaler mean/std), class labels, split sizes and a data report;
-  the training job gets it through the train channel and ships it inside model.tar.gz;
+* ``train/preprocessing.json``: the fitted transform (feature names, imputation values, clip bounds,
+  scaler mean/std), class labels, split sizes and a data report; the training job gets it through the
+  train channel and ships it inside model.tar.gz;
 * ``baseline/baseline.csv``: header + the raw (untransformed) feature cells of the train split, i.e.
   what the endpoint receives, for the Model Monitor data-quality baseline;
 * only with ``--feature_store_schema``: ``feature_store/records.csv`` and ``feature_store/schema.json``
@@ -106,6 +106,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import contract
 import numpy as np
 from common import EXIT_OK, ArgumentParser, UsageError, dumps_json, get_logger, run_entry_point
 from features import (
@@ -133,14 +134,14 @@ from ingest_features import (
 
 LOG = get_logger("preprocess")
 
-DEFAULT_INPUT_DIR = "/opt/ml/processing/input"
-DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
-MANIFEST_FILE = "manifest.json"
-PREPROCESSING_FILE = "preprocessing.json"
+DEFAULT_INPUT_DIR = contract.PREPROCESS_INPUT_DIR
+DEFAULT_OUTPUT_DIR = contract.PREPROCESS_OUTPUT_DIR
+MANIFEST_FILE = contract.MANIFEST_FILE
+PREPROCESSING_FILE = contract.PREPROCESSING_FILE
 PREPROCESSING_FORMAT_VERSION = 1
-SPLITS = ("train", "validation", "test")
-SPLIT_FILES = {split: f"{split}/{split}.csv" for split in SPLITS}
-BASELINE_FILE = "baseline/baseline.csv"
+SPLITS = contract.SPLITS
+SPLIT_FILES = {split: f"{split}/{contract.split_file(split)}" for split in SPLITS}
+BASELINE_FILE = f"{contract.BASELINE}/{contract.split_file(contract.BASELINE)}"
 FEATURE_STORE_RECORDS = f"{RECORDS_DIR}/{RECORDS_FILE}"
 FEATURE_STORE_SCHEMA = f"{RECORDS_DIR}/{SCHEMA_FILE}"
 #: The one mapping rule from a manifest column name to a Feature Store feature name.
@@ -720,10 +721,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--input_dir", "--input-dir", default=DEFAULT_INPUT_DIR)
     parser.add_argument("--output_dir", "--output-dir", default=DEFAULT_OUTPUT_DIR)
-    parser.add_argument("--train_ratio", "--train-ratio", type=float, default=0.7)
-    parser.add_argument("--validation_ratio", "--validation-ratio", type=float, default=0.15)
-    parser.add_argument("--test_ratio", "--test-ratio", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    for split, ratio in contract.SPLIT_RATIOS.items():
+        parser.add_argument(f"--{split}_ratio", f"--{split}-ratio", type=float, default=ratio)
+    parser.add_argument("--seed", type=int, default=contract.DEFAULT_SPLIT_SEED)
     parser.add_argument("--outlier_method", "--outlier-method", choices=OUTLIER_METHODS, default="iqr")
     parser.add_argument("--iqr_factor", "--iqr-factor", type=float, default=3.0)
     parser.add_argument("--quantile_low", "--quantile-low", type=float, default=0.001)
@@ -761,11 +761,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             args.feature_store = parse_schema(schema_data, schema_source)
         except FeatureStoreInputError as error:
             raise UsageError(str(error)) from None
-    ratios = {"train": args.train_ratio, "validation": args.validation_ratio, "test": args.test_ratio}
+    ratios = {split: getattr(args, f"{split}_ratio") for split in contract.SPLIT_RATIOS}
     for split, ratio in ratios.items():
-        if not 0.0 < ratio < 1.0:
+        if not contract.ratio_in_range(ratio):
             raise UsageError(f"--{split}_ratio must be in (0, 1), got {ratio}")
-    if abs(sum(ratios.values()) - 1.0) > 1e-9:
+    if not contract.ratios_sum_to_one(ratios):
         raise UsageError(
             f"--train_ratio + --validation_ratio + --test_ratio must be 1, got {sum(ratios.values())}"
         )
@@ -884,8 +884,8 @@ def preprocess(
     }
     baseline_rows = [[rows[i][p] for p in feature_positions] for i in splits["train"]]
     outputs[BASELINE_FILE] = format_baseline_csv([s.name for s in feature_specs], baseline_rows)
-    outputs[f"train/{PREPROCESSING_FILE}"] = dumps_json(spec)
-    outputs[f"preprocessing/{PREPROCESSING_FILE}"] = dumps_json(spec)
+    # Only in the train split: it reaches train.py through the train channel and ships in model.tar.gz.
+    outputs[f"{contract.TRAIN}/{PREPROCESSING_FILE}"] = dumps_json(spec)
     if feature_store is not None and sources is not None:
         features = np.empty((len(rows), len(transform.feature_names)), dtype=np.float64)
         for split in SPLITS:

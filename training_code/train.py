@@ -3,13 +3,18 @@
 Run as ``python train.py --epochs 20 --batch_size 64 ...`` (SageMaker passes every hyperparameter as
 ``--name value``). The whole ``training_code/`` directory is the job's source dir (sibling imports).
 
+This file is the platform machinery (channels, validation, fingerprint, seeding, checkpoints, resume,
+distributed launch, the loop, ONNX export, serving files); what is specific to the model (architecture,
+loss, validation metrics) is in :mod:`model_spec`, its hyperparameters in :mod:`contract`.
+
 Hyperparameters (CLI, underscore names)
 ---------------------------------------
-``--epochs`` (20) ``--batch_size`` (64, per process) ``--learning_rate`` (1e-3, AdamW, cosine-annealed
-per step to 0) ``--dropout`` (0.1) ``--hidden_units`` (64) ``--num_layers`` (2) ``--weight_decay``
-(1e-4) ``--checkpoint_interval_steps`` (see :data:`DEFAULT_CHECKPOINT_INTERVAL_STEPS`; 0 = only on
-SIGTERM and at the end) ``--checkpoints_to_keep`` (3) ``--seed`` (42) ``--device`` (auto|cpu|cuda)
-``--num_threads`` (0 = torch's default; 1 is often fastest for small MLPs on shared CPUs).
+Names, types, defaults and bounds are :data:`contract.HYPERPARAMETERS` (the stage config derives its
+defaults and checks from the same table): the model's (``contract.MODEL_HYPERPARAMETERS``: epochs,
+batch_size (per process), learning_rate (AdamW, cosine-annealed per step to 0), dropout, hidden_units,
+num_layers, weight_decay, seed) and the platform's (``checkpoint_interval_steps``, 0 = only on SIGTERM
+and at the end; ``checkpoints_to_keep``; ``device`` auto|cpu|cuda; ``num_threads``, 0 = torch's default,
+1 is often fastest for small MLPs on shared CPUs; ``checkpoint_namespace`` none|config).
 
 Argument errors fail the job at once with exit code 2, argparse's message on stderr and the same message
 in ``/opt/ml/output/failure`` (the job's ``FailureReason``): a value of the wrong type (``--epochs 2.5``),
@@ -62,12 +67,8 @@ to the model dir. With several ranks the check is agreed on by an all-reduce at 
 rank, and every rank fails with the same message. A checkpoint holding non-finite weights (written by an
 older version) is skipped on restore.
 
-Metrics: each epoch prints ``metrics.format_metric`` lines (train:loss, validation:loss,
-validation:accuracy, validation:f1) that ``metrics.METRIC_DEFINITIONS`` match.
-
-Test hook: ``TRAIN_TEST_PAUSE_AT_STEP=k`` makes the process pause after global step ``k`` (logging
-``TEST HOOK: paused after global step k``) until SIGTERM arrives, so tests can interrupt training at a
-known step. It is never set in production.
+Metrics: each epoch prints ``metrics.format_metric`` lines (train:loss and the validation metrics of
+:data:`model_spec.VALIDATION_METRICS`) that ``metrics.METRIC_DEFINITIONS`` match.
 """
 
 from __future__ import annotations
@@ -85,14 +86,15 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import contract
 import metrics
+import model_spec
 import numpy as np
-import scoring
 import torch
 import torch.distributed as dist
 from checkpointing import CheckpointError, CheckpointManager
@@ -106,25 +108,21 @@ from common import (
     load_split_csv,
     run_entry_point,
 )
-from features import PREPROCESSING_FILE, Preprocessing, PreprocessingError, read_preprocessing
-from model import MODEL_FILE, ONNX_FILE, TabularClassifier, export_onnx, model_artifact, save_model
+from contract import MODEL_FILE, ONNX_FILE, PREPROCESSING_FILE
+from features import Preprocessing, PreprocessingError, read_preprocessing
+from model import TabularClassifier, export_onnx, model_artifact, save_model
 from torch import nn
-from torch.nn import functional
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 LOG = get_logger("train")
 
-DEFAULT_TRAIN_DIR = "/opt/ml/input/data/train"
-DEFAULT_VALIDATION_DIR = "/opt/ml/input/data/validation"
-DEFAULT_MODEL_DIR = "/opt/ml/model"
-DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
-TEST_PAUSE_ENV = "TRAIN_TEST_PAUSE_AT_STEP"
-#: Default checkpoint cadence. A checkpoint of the default model costs ~5-15 ms (mostly the fsync) and a
-#: step ~1-2 ms on 2 CPU cores, so 1000 steps keep the overhead well under 2 % while a spot interruption
-#: costs at most a few seconds of redone work (measurements: bench/README.md, "## Training").
-DEFAULT_CHECKPOINT_INTERVAL_STEPS = 1000
+DEFAULT_TRAIN_DIR = contract.channel_dir(contract.TRAIN)
+DEFAULT_VALIDATION_DIR = contract.channel_dir(contract.VALIDATION)
+DEFAULT_MODEL_DIR = contract.MODEL_DIR
+DEFAULT_CHECKPOINT_DIR = contract.CHECKPOINT_DIR
+DEFAULT_CHECKPOINT_INTERVAL_STEPS = contract.DEFAULT_CHECKPOINT_INTERVAL_STEPS
 #: With several ranks the SIGTERM flag is agreed on (all-reduce) every this many steps; the recent losses
 #: are checked for NaN/inf at the same steps.
 STOP_SYNC_STEPS = 8
@@ -132,52 +130,67 @@ STOP_SYNC_STEPS = 8
 #: train.py's; if a launcher passes them anyway they are logged and ignored (not refused as typos).
 FRAMEWORK_ARGUMENT_PREFIX = "sagemaker_"
 FRAMEWORK_ARGUMENTS = ("_tuning_objective_metric",)
-CHECKPOINT_NAMESPACES = ("none", "config")
-#: Copied into <model dir>/code/: the registered model's serving entry point and the modules it imports.
-SERVING_FILES = ("inference.py", "model.py", "features.py", "common.py")
+CHECKPOINT_NAMESPACES = contract.CHECKPOINT_NAMESPACES
+#: Copied into <model dir>/code/: the serving entry point and the sibling modules it imports, transitively
+#: (derived from the imports, so a new import of inference.py ships too).
+SERVING_ENTRY_POINT = contract.SERVING_ENTRY_POINT
 
 
-@dataclass(frozen=True)
-class Hyperparameters:
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    dropout: float = 0.1
-    hidden_units: int = 64
-    num_layers: int = 2
-    weight_decay: float = 1e-4
-    checkpoint_interval_steps: int = DEFAULT_CHECKPOINT_INTERVAL_STEPS
-    checkpoints_to_keep: int = 3
-    seed: int = 42
-    device: str = "auto"
-    num_threads: int = 0
-    #: "none": checkpoints directly in the checkpoint dir (a retried job resumes its predecessor's work);
-    #: "config": in a subdirectory named after the run's configuration fingerprint, so jobs that share one
-    #: checkpoint S3 prefix with other configurations (the trials of a tuning job) never read, overwrite or
-    #: prune each other's checkpoints.
-    checkpoint_namespace: str = "none"
+def serving_files(entry_point: str = SERVING_ENTRY_POINT, code_dir: Path | None = None) -> tuple[str, ...]:
+    """``entry_point`` and every sibling module it imports, transitively (sorted, entry point first)."""
+    import ast
 
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UsageError(f"hyperparameter --{name}: got {value!r}; allowed: a finite number")
-        checks = [
-            ("epochs", self.epochs >= 1, ">= 1"),
-            ("batch_size", self.batch_size >= 2, ">= 2 (BatchNorm needs two rows per batch)"),
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
-            ("hidden_units", self.hidden_units >= 1, ">= 1"),
-            ("num_layers", self.num_layers >= 0, ">= 0"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("checkpoint_interval_steps", self.checkpoint_interval_steps >= 0, ">= 0 (0 = only on SIGTERM)"),
-            ("checkpoints_to_keep", self.checkpoints_to_keep >= 1, ">= 1"),
-            ("device", self.device in ("auto", "cpu", "cuda"), "one of auto, cpu, cuda"),
-            ("num_threads", self.num_threads >= 0, ">= 0 (0 = torch's default)"),
-            ("checkpoint_namespace", self.checkpoint_namespace in CHECKPOINT_NAMESPACES, "none or config"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise UsageError(f"hyperparameter --{name}: got {getattr(self, name)!r}; allowed: {allowed}")
+    code_dir = code_dir or Path(__file__).resolve().parent
+    siblings = {p.stem for p in code_dir.glob("*.py")}
+    found: list[str] = []
+    pending = [entry_point.removesuffix(".py")]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.append(name)
+        for node in ast.walk(ast.parse((code_dir / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                pending += [a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in siblings]
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and node.module
+                and node.module.split(".")[0] in siblings
+            ):
+                pending.append(node.module.split(".")[0])
+    return (f"{found[0]}.py", *sorted(f"{n}.py" for n in found[1:]))
+
+
+def _check_hyperparameters(self: Any) -> None:
+    """Every value finite and within :data:`contract.HYPERPARAMETERS`' bounds (UsageError otherwise)."""
+    for name, value in asdict(self).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"hyperparameter --{name}: got {value!r}; allowed: a finite number")
+    for name, spec in contract.HYPERPARAMETERS.items():
+        value = getattr(self, name)
+        if not spec.accepts(value):
+            raise UsageError(f"hyperparameter --{name}: got {value!r}; allowed: {spec.allowed()}")
+
+
+if TYPE_CHECKING:
+
+    @dataclass(frozen=True, init=False)
+    class Hyperparameters:
+        """Static view for type checkers: one attribute per :data:`contract.HYPERPARAMETERS` entry."""
+
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    #: A frozen dataclass with one field per :data:`contract.HYPERPARAMETERS` entry (its type and default),
+    #: checked against the contract's bounds on construction.
+    Hyperparameters = make_dataclass(
+        "Hyperparameters",
+        [(h.name, h.type, field(default=h.default)) for h in contract.HYPERPARAMETERS.values()],
+        frozen=True,
+        namespace={"__post_init__": _check_hyperparameters, "__module__": __name__},
+    )
 
 
 def checkpoint_directory(base: Path, namespace: str, fingerprint: dict[str, Any]) -> Path:
@@ -200,9 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         description="Train the tabular classifier (SageMaker script mode).", allow_abbrev=False
     )
-    defaults = Hyperparameters()
-    for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name}", type=type(value), default=value)
+    for name, spec in contract.HYPERPARAMETERS.items():
+        parser.add_argument(f"--{name}", type=spec.type, default=spec.default, help=spec.help or None)
     parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN", DEFAULT_TRAIN_DIR))
     parser.add_argument(
         "--validation", default=os.environ.get("SM_CHANNEL_VALIDATION", DEFAULT_VALIDATION_DIR)
@@ -242,7 +254,7 @@ PATH_ARGUMENTS = ("train", "validation", "model_dir", "checkpoint_dir")
 
 
 def known_arguments() -> list[str]:
-    return [f"--{name}" for name in (*asdict(Hyperparameters()), *PATH_ARGUMENTS)]
+    return [f"--{name}" for name in (*contract.HYPERPARAMETERS, *PATH_ARGUMENTS)]
 
 
 def unknown_arguments_message(unknown: Sequence[str]) -> str:
@@ -267,7 +279,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Hyperparameters, Paths, list
     if unknown:
         parser.error(unknown_arguments_message(unknown))
     values = vars(args)
-    hp = Hyperparameters(**{name: values[name] for name in asdict(Hyperparameters())})
+    hp = Hyperparameters(**{name: values[name] for name in contract.HYPERPARAMETERS})
     model_dir = values["model_dir"]
     if str(model_dir).startswith("s3://"):  # some SageMaker estimators pass the S3 model location
         LOG.warning("ignoring --model_dir %s (an S3 URI); writing to SM_MODEL_DIR instead", model_dir)
@@ -478,8 +490,6 @@ class Trainer:
         #: the losses of the steps since the last divergence check, on the device (no per-step sync)
         self.recent_losses = torch.zeros(STOP_SYNC_STEPS, dtype=torch.float32, device=ctx.device)
         self.recent_count = 0
-        pause = os.environ.get(TEST_PAUSE_ENV)
-        self.pause_at_step = int(pause) if pause else None
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -664,12 +674,6 @@ class Trainer:
             f"from that state. Lower --learning_rate (now {self.hp.learning_rate:g}) or check the data."
         )
 
-    def _pause_for_test(self) -> None:
-        LOG.info("TEST HOOK: paused after global step %d", self.global_step)
-        deadline = time.monotonic() + 600
-        while not self.stop.requested and time.monotonic() < deadline:
-            time.sleep(0.02)
-
     def epoch_order(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's rows of ``epoch`` in training order (one gather per epoch, slices per step)."""
         self.sampler.set_epoch(epoch)
@@ -685,7 +689,7 @@ class Trainer:
         network.train()
         for batch in range(self.batch_in_epoch, self.batches_per_epoch):
             start, end = bounds[batch], bounds[batch + 1]
-            loss = functional.cross_entropy(network(features[start:end]), labels[start:end])
+            loss = model_spec.loss(network(features[start:end]), labels[start:end])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -696,8 +700,6 @@ class Trainer:
             self.epoch_samples += end - start
             self.batch_in_epoch = batch + 1
             self.global_step += 1
-            if self.pause_at_step == self.global_step:
-                self._pause_for_test()
             checkpoint_due = bool(interval) and self.global_step % interval == 0
             stop = self.poll(writes_state=checkpoint_due or self.batch_in_epoch == self.batches_per_epoch)
             if stop or checkpoint_due:
@@ -718,7 +720,7 @@ class Trainer:
             dist.all_reduce(totals)
         result = EpochResult(self.epoch, float(totals[0] / totals[1]))
         if validation is not None and self.ctx.is_main:
-            result.validation = evaluate_split(self.model, *validation)
+            result.validation = model_spec.evaluate(self.model, *validation)
             self.model.train()
         self.epoch += 1
         self.batch_in_epoch = 0
@@ -742,17 +744,6 @@ def non_finite_tensors(state: Any, prefix: str = "") -> list[str]:
     return found
 
 
-@torch.no_grad()
-def evaluate_split(model: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Loss, accuracy and F1 (binary: class 1; multiclass: macro) of ``model`` in eval mode."""
-    model.eval()
-    logits = torch.cat([model(features[i : i + 8192]) for i in range(0, features.shape[0], 8192)])
-    loss = float(functional.cross_entropy(logits, labels, reduction="mean"))
-    proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
-    scores = scoring.classification_scores(labels.cpu().numpy(), proba)
-    return {"loss": loss, "accuracy": scores["accuracy"], "f1": scores["f1"]}
-
-
 def log_epoch(result: EpochResult, trainer: Trainer, seconds: float, samples: int) -> None:
     """One human-readable line plus the metric lines SageMaker's MetricDefinitions match."""
     hp = trainer.hp
@@ -772,9 +763,8 @@ def log_epoch(result: EpochResult, trainer: Trainer, seconds: float, samples: in
     lines = [metrics.format_metric(metrics.TRAIN_LOSS, result.train_loss)]
     if result.validation:
         lines += [
-            metrics.format_metric(metrics.VALIDATION_LOSS, result.validation["loss"]),
-            metrics.format_metric(metrics.VALIDATION_ACCURACY, result.validation["accuracy"]),
-            metrics.format_metric(metrics.VALIDATION_F1, result.validation["f1"]),
+            metrics.format_metric(metric, result.validation[key])
+            for key, metric in model_spec.VALIDATION_METRICS.items()
         ]
     print("\n".join(lines), flush=True)
 
@@ -829,12 +819,7 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
         raise UsageError(f"label index {top} found but only {num_classes} classes are declared")
 
     fingerprint = {
-        **{
-            k: v
-            for k, v in asdict(hp).items()
-            if k
-            not in ("checkpoint_interval_steps", "checkpoints_to_keep", "num_threads", "checkpoint_namespace")
-        },
+        **{k: v for k, v in asdict(hp).items() if k not in contract.NOT_IN_FINGERPRINT},
         "in_features": int(x_train.shape[1]),
         "num_classes": num_classes,
         "train_rows": int(x_train.shape[0]),
@@ -842,7 +827,7 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
         "world_size": ctx.world_size,
     }
     seed_everything(hp.seed)
-    model = TabularClassifier(x_train.shape[1], num_classes, hp.hidden_units, hp.num_layers, hp.dropout)
+    model = model_spec.build_model(int(x_train.shape[1]), num_classes, hp)
     model.to(ctx.device)
     seed_everything(hp.seed + ctx.rank)  # per-rank dropout streams; identical initial weights on every rank
 
@@ -893,9 +878,9 @@ def train(hp: Hyperparameters, paths: Paths, ctx: DistributedContext, stop: Stop
         if spec_path is not None:
             shutil.copyfile(spec_path, paths.model_dir / PREPROCESSING_FILE)
         # The serving entry point and its imports, as the PyTorch inference container expects them.
-        code_dir = paths.model_dir / "code"
+        code_dir = paths.model_dir / contract.SERVING_CODE_DIR
         code_dir.mkdir(exist_ok=True)
-        for name in SERVING_FILES:
+        for name in serving_files():
             shutil.copyfile(Path(__file__).with_name(name), code_dir / name)
         LOG.info("rank 0 wrote the model to %s (%s, %s)", paths.model_dir, MODEL_FILE, ONNX_FILE)
     if ctx.distributed:

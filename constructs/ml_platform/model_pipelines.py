@@ -37,7 +37,6 @@ from ml_platform.images import Image
 from ml_platform.instance_types import api_instance_types, has_instance_storage, same_storage_class
 from ml_platform.pipelines import (
     EXECUTION_ID,
-    PROCESSING_ROOT,
     ContinuousRange,
     IntegerRange,
     JobEnvironment,
@@ -77,8 +76,6 @@ from ml_platform.source_bundle import JsonDocument, SourceBundle
 # SageMaker's limit for MaxRuntimeInSeconds / MaxWaitTimeInSeconds of a training job: 28 days.
 MAX_TRAINING_SECONDS = 28 * 24 * 3600
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
-# Where Preprocess finds the feature group's schema (outside its raw input, which must hold only the dataset).
-SCHEMA_INPUT_DIR = f"{PROCESSING_ROOT}/schema"
 
 
 @dataclass(frozen=True)
@@ -112,11 +109,19 @@ class RuntimeContract:
     train_script: str
     evaluate_script: str
     ingest_script: str
-    #: Preprocess's outputs (one subfolder each): the first two are the training channels.
-    splits: tuple[str, ...]
+    #: Preprocess's outputs, one subfolder of ``preprocess_output_dir`` each (the feature records included).
+    preprocess_outputs: tuple[str, ...]
     train_channels: tuple[str, ...]
     test_split: str
     feature_records_dir: str
+    # Container paths (every processing LocalPath is under /opt/ml/processing/).
+    preprocess_input_dir: str
+    preprocess_output_dir: str
+    schema_input_dir: str
+    ingest_input_dir: str
+    evaluate_model_dir: str
+    evaluate_test_dir: str
+    evaluation_dir: str
     metric_definitions: Sequence[MetricDefinition]
     objective_metric: str
     objective_type: ObjectiveType
@@ -325,7 +330,7 @@ class _Steps:
             script=contract.preprocess_script,
             arguments=[
                 *processing.preprocess_arguments,
-                *("--feature_store_schema_file", f"{SCHEMA_INPUT_DIR}/{schema.object_key}"),
+                *("--feature_store_schema_file", f"{contract.schema_input_dir}/{schema.object_key}"),
             ],
             instance_type=p["ProcessingInstanceType"].ref,
             instance_count=processing.instance_count,
@@ -336,17 +341,17 @@ class _Steps:
                 processing_input(
                     "raw",
                     self.uri(Zone.RAW, self.dataset.name, p["DatasetVersion"].ref),
-                    f"{PROCESSING_ROOT}/input",
+                    contract.preprocess_input_dir,
                 ),
-                processing_input("feature_store_schema", schema.s3_uri, SCHEMA_INPUT_DIR),
+                processing_input("feature_store_schema", schema.s3_uri, contract.schema_input_dir),
             ],
             outputs=[
                 processing_output(
-                    split,
-                    f"{PROCESSING_ROOT}/output/{split}",
-                    self.uri(Zone.PROCESSED, self.dataset.name, self.name, EXECUTION_ID, split),
+                    name,
+                    f"{contract.preprocess_output_dir}/{name}",
+                    self.uri(Zone.PROCESSED, self.dataset.name, self.name, EXECUTION_ID, name),
                 )
-                for split in (*contract.splits, contract.feature_records_dir)
+                for name in contract.preprocess_outputs
             ],
         )
         return processing_step("Preprocess", request, depends_on=depends_on)
@@ -358,7 +363,7 @@ class _Steps:
         job cannot reach. It reads nothing but the records Preprocess wrote and writes no S3 output.
         """
         records = self.contract.feature_records_dir
-        local_dir = f"{PROCESSING_ROOT}/input/{records}"
+        local_dir = self.contract.ingest_input_dir
         request = processing_job(
             env=self.jobs,
             image_uri=self.foundation.images[Image.PYTORCH_TRAINING_CPU],
@@ -426,15 +431,15 @@ class _Steps:
             max_runtime_seconds=processing.max_runtime_seconds,
             encrypt_volume=self.encrypt_processing_volumes,
             inputs=[
-                processing_input("model", model_data, f"{PROCESSING_ROOT}/model"),
+                processing_input("model", model_data, contract.evaluate_model_dir),
                 processing_input(
-                    contract.test_split, self.split_uri(contract.test_split), f"{PROCESSING_ROOT}/test"
+                    contract.test_split, self.split_uri(contract.test_split), contract.evaluate_test_dir
                 ),
             ],
             outputs=[
                 processing_output(
                     contract.evaluation_output_name,
-                    f"{PROCESSING_ROOT}/evaluation",
+                    contract.evaluation_dir,
                     self.output_uri(evaluate),
                 )
             ],

@@ -253,3 +253,12 @@ def test_every_dataset_version_lands_in_the_feature_group(
         ]
         assert records["S3Input"]["S3Uri"] == written["S3Output"]["S3Uri"]
         assert records["S3Input"]["LocalPath"] == ingest_args[ingest_args.index("--input_dir") + 1]
+
+
+def test_the_construct_library_unpacks_code_under_the_runtime_contracts_processing_root() -> None:
+    """ml_platform (no dependency on training_code) and the runtime contract agree on /opt/ml/processing."""
+    from ml_platform.pipelines import PROCESSING_CODE_DIR, PROCESSING_ROOT
+    from training_code import contract
+
+    assert PROCESSING_ROOT == contract.PROCESSING_ROOT
+    assert PROCESSING_CODE_DIR.startswith(f"{contract.PROCESSING_ROOT}/")

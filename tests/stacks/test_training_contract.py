@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import SynthesizedStage
-from tests.stacks.test_training_stack import definitions, steps
+from tests.support.training_pipelines import definitions, steps
 from tests.training_code.training_helpers import make_processed, run_train, subprocess_env
 from training_code import metrics
 
@@ -66,7 +66,7 @@ def test_pipeline_hyperparameters_run_train_py_and_its_metric_regexes_extract_re
         metrics.METRIC_NAMES, OVERRIDES["epochs"]
     )
     # The last validation accuracy is the real accuracy of the saved model on the validation split.
-    import model as model_module  # training_code/ is on sys.path (training_helpers)
+    import model as model_module  # training_code/ is on sys.path (pyproject.toml: pythonpath)
     from common import load_split_csv
 
     net, artifact = model_module.load_model(tmp_path / "model" / "model.pt")

@@ -15,28 +15,11 @@ from tests.conftest import STAGES, SynthesizedStage
 from tests.support.sagemaker_api import (
     PLACEHOLDER_REGION,
     iter_steps,
-    pipeline_definitions,
     template_exports,
     validate_pipeline_definition,
 )
+from tests.support.training_pipelines import PIPELINES, definitions, steps
 from training_code import metrics
-
-PIPELINES = {"training": "TrainingPipeline", "tuning": "TuningPipeline"}
-
-
-def definitions(synth: SynthesizedStage) -> dict[str, dict[str, Any]]:
-    """Pipeline name ('training'/'tuning') -> definition with every CloudFormation value rendered."""
-    imports = template_exports(synth.template("data"))
-    rendered = pipeline_definitions(synth.template("training"), imports)
-    by_name = {}
-    for name, prefix in PIPELINES.items():
-        (logical_id,) = [lid for lid in rendered if lid.startswith(prefix)]
-        by_name[name] = rendered[logical_id]
-    return by_name
-
-
-def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {step["Name"]: step for step in iter_steps(definition)}
 
 
 def parameter_defaults(definition: dict[str, Any]) -> dict[str, Any]:

@@ -1,24 +1,18 @@
 """Fixtures for the runtime-code tests; the helpers live in training_helpers.py.
 
-training_code/ goes on sys.path first: the container scripts import their siblings as top-level
-modules (``import metrics``), as they do when SageMaker runs ``python train.py``.
+training_code/ is on sys.path through pytest's ``pythonpath`` (pyproject.toml): the container scripts
+import their siblings as top-level modules (``import metrics``), as they do when SageMaker runs
+``python train.py``, and the tests import them by those names.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
-CODE_DIR = TESTS_DIR.parents[1] / "training_code"
-for directory in (CODE_DIR, TESTS_DIR):  # the scripts' siblings; training_helpers
-    if str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-
-from training_helpers import Processed, RunningTrain, TrainRun, make_processed, run_train  # noqa: E402
+from tests.training_code.training_helpers import Processed, RunningTrain, TrainRun, make_processed, run_train
 
 
 @pytest.fixture(scope="session")

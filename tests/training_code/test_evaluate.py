@@ -19,7 +19,8 @@ from common import EXIT_USAGE, UsageError, load_split_csv, run_entry_point
 from model import load_model
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
-from training_helpers import CODE_DIR, Processed, TrainRun, run_train, subprocess_env
+
+from tests.training_code.training_helpers import CODE_DIR, Processed, TrainRun, run_train, subprocess_env
 
 
 def sklearn_scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:

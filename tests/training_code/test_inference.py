@@ -14,7 +14,8 @@ from typing import Any
 
 import inference
 import pytest
-from training_helpers import Processed, TrainRun, subprocess_env
+
+from tests.training_code.training_helpers import Processed, TrainRun, subprocess_env
 
 DRIVER = r"""
 import json, sys
@@ -59,7 +60,9 @@ def test_model_ships_its_serving_code_and_scores_raw_rows(
     reference_run: TrainRun, breast_cancer: Processed
 ) -> None:
     code = reference_run.model_dir / "code"
-    assert sorted(p.name for p in code.iterdir()) == ["common.py", "features.py", "inference.py", "model.py"]
+    assert sorted(p.name for p in code.iterdir()) == [
+        "common.py", "contract.py", "features.py", "inference.py", "model.py"
+    ]  # fmt: skip
     header, rows = baseline_rows(breast_cancer, 5)
     as_csv = "\n".join(",".join(r) for r in rows)
     as_objects = json.dumps({"instances": [dict(zip(header, r, strict=True)) for r in rows]})
@@ -224,7 +227,7 @@ def test_input_fn_refuses_with_a_status_and_a_reason(
     body: object, content_type: str | None, status: int, reason: str
 ) -> None:
     with pytest.raises(inference.BadRequest) as raised:
-        inference.input_fn(body, content_type)  # type: ignore[arg-type]
+        inference.input_fn(body, content_type)
     assert raised.value.status_code == status and reason in raised.value.message, raised.value.message
 
 

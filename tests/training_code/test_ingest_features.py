@@ -26,7 +26,8 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from common import run_entry_point
 from ingest_features import FeatureStoreInputError, IngestionError
-from training_helpers import CODE_DIR, ROOT, Processed
+
+from tests.training_code.training_helpers import CODE_DIR, ROOT, Processed
 
 GROUP = "dev-data-featuregroup"
 REGION = "us-east-1"

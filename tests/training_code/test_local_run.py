@@ -11,7 +11,8 @@ from pathlib import Path
 
 import local_run
 import pytest
-from training_helpers import ROOT, subprocess_env
+
+from tests.training_code.training_helpers import ROOT, subprocess_env
 
 
 @pytest.mark.slow
@@ -54,7 +55,8 @@ def test_local_run_breast_cancer_end_to_end(tmp_path: Path) -> None:
     assert (ml / "processing" / "output" / "baseline" / "baseline.csv").is_file()
     with tarfile.open(ml / "processing" / "model" / "model.tar.gz") as tar:
         assert sorted(tar.getnames()) == [
-            "code", "code/common.py", "code/features.py", "code/inference.py", "code/model.py",
+            "code", "code/common.py", "code/contract.py", "code/features.py", "code/inference.py",
+            "code/model.py",
             "model.onnx", "model.pt", "preprocessing.json",
         ]  # fmt: skip
     assert any(p.name.startswith("checkpoint-rank00000-") for p in (ml / "checkpoints").iterdir())

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import metrics
 import pytest
-from training_helpers import CODE_DIR, ROOT
+
+from tests.training_code.training_helpers import CODE_DIR
 
 RUNTIME_MODULES = sorted(p.stem for p in CODE_DIR.glob("*.py") if p.stem not in ("__init__", "local_run"))
 SIBLINGS = {p.stem for p in CODE_DIR.glob("*.py")}
@@ -122,10 +123,7 @@ def test_container_scripts_import_without_scikit_learn_pandas_or_onnx() -> None:
 
 
 def test_cdk_can_import_the_contract_as_a_package_module() -> None:
-    sys.path.insert(0, str(ROOT))
-    try:
-        packaged = importlib.import_module("training_code.metrics")
-    finally:
-        sys.path.remove(str(ROOT))
+    packaged = importlib.import_module("training_code.metrics")
+    assert packaged is metrics  # one module object, whichever way it is imported
     assert packaged.METRIC_DEFINITIONS == metrics.METRIC_DEFINITIONS
     assert packaged.evaluation_json_path(num_classes=2) == "binary_classification_metrics.accuracy.value"

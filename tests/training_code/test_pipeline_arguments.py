@@ -17,7 +17,7 @@ import pytest
 import train
 
 from tests.conftest import STAGES, SynthesizedStage
-from tests.stacks.test_training_stack import definitions, steps
+from tests.support.training_pipelines import definitions, steps
 
 pytestmark = pytest.mark.slow  # one synth per session (shared with the stack tests)
 

@@ -16,11 +16,11 @@ import preprocess
 import pytest
 from common import UsageError, load_split_csv
 from features import FeatureTransform
-from training_helpers import CODE_DIR, Processed
+
+from tests.training_code.training_helpers import CODE_DIR, Processed
 
 OUTPUT_FILES = [
     "baseline/baseline.csv",
-    "preprocessing/preprocessing.json",
     "test/test.csv",
     "train/preprocessing.json",
     "train/train.csv",
@@ -47,7 +47,7 @@ def write_dataset(
 
 def run(input_dir: Path, output_dir: Path, *extra: str) -> dict[str, Any]:
     assert preprocess.main(["--input_dir", str(input_dir), "--output_dir", str(output_dir), *extra]) == 0
-    return json.loads((output_dir / "preprocessing" / "preprocessing.json").read_text())
+    return json.loads((output_dir / "train" / "preprocessing.json").read_text())
 
 
 def test_outputs_layout_and_encoding(breast_cancer: Processed) -> None:
@@ -334,7 +334,7 @@ def test_feature_store_records_of_the_stage_config_on_breast_cancer(
     assert {r["event_time"] for r in rows} == {"1704067200.0"}  # created_at 2024-01-01T00:00:00Z, epoch s
 
     # the values are what training sees: the shipped transform applied to the raw rows
-    spec = json.loads((tmp_path / "out" / "preprocessing" / "preprocessing.json").read_text())
+    spec = json.loads((tmp_path / "out" / "train" / "preprocessing.json").read_text())
     raw = read_csv(breast_cancer.raw / "data.csv")
     transformed = FeatureTransform.from_dict(spec["transform"]).transform([row[:-1] for row in raw[1:]])
     for name in ("mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness"):
@@ -410,7 +410,7 @@ def test_declared_record_id_and_event_time_columns(breast_cancer: Processed, tmp
     assert records[0] == ["measured_at", "mean_texture", "patient_id"]  # config order
     assert [row[2] for row in records[1:]] == [str(9000 + i) for i in range(569)]  # "09000" -> 9000
     assert records[1][0] == repr(1709298000.0)  # 2024-03-01T08:00:00-05:00 = 13:00Z, epoch seconds
-    spec = json.loads((tmp_path / "out" / "preprocessing" / "preprocessing.json").read_text())
+    spec = json.loads((tmp_path / "out" / "train" / "preprocessing.json").read_text())
     assert len(spec["feature_names"]) == 30 and "patient id" not in spec["feature_names"]
     texture = next(c for c in spec["transform"]["columns"] if c["name"] == "mean texture")
     assert float(records[8][1]) == (texture["impute"] - texture["mean"]) / texture["std"]

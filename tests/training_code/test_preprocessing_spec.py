@@ -18,7 +18,8 @@ import pytest
 import train
 from common import EXIT_USAGE
 from features import PreprocessingError, read_preprocessing
-from training_helpers import Processed, TrainRun
+
+from tests.training_code.training_helpers import Processed, TrainRun
 
 #: the parsed file -> the document to write instead
 Mutation = Callable[[dict[str, Any]], object]

@@ -2,8 +2,8 @@
 
 Every test interrupts the reference configuration (conftest.TRAIN_ARGS: 13 steps/epoch, 52 steps,
 checkpoint every 5 steps) in the middle of an epoch. The process is paused deterministically at a known
-global step by the test hook ``TRAIN_TEST_PAUSE_AT_STEP`` and then receives a real SIGTERM or SIGKILL
-from the test.
+global step by the test-only launcher ``train_paused_at_step.py`` (train.py itself has no test hook) and
+then receives a real SIGTERM or SIGKILL from the test.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import (
+
+from tests.training_code.training_helpers import (
     CHECKPOINT_INTERVAL,
     STEPS_PER_EPOCH,
     TOTAL_STEPS,
     Processed,
     RunningTrain,
     TrainRun,
+    pausing_train_command,
     run_train,
     subprocess_env,
     train_command,
@@ -67,8 +69,8 @@ def interrupt_at(
     sig: signal.Signals,
 ) -> RunningTrain:
     """Start training, wait until it has completed global step ``step``, then deliver ``sig``."""
-    command = train_command(data, tmp_path / "model", tmp_path / "checkpoints")
-    running = start_train(command, "interrupted", subprocess_env(TRAIN_TEST_PAUSE_AT_STEP=str(step)))
+    command = pausing_train_command(train_command(data, tmp_path / "model", tmp_path / "checkpoints"), step)
+    running = start_train(command, "interrupted", subprocess_env())
     running.wait_for(f"TEST HOOK: paused after global step {step}")
     running.process.send_signal(sig)
     running.wait()

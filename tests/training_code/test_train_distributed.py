@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import Processed, RunningTrain, subprocess_env, train_command
+
+from tests.training_code.training_helpers import (
+    Processed,
+    RunningTrain,
+    pausing_train_command,
+    subprocess_env,
+    train_command,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +104,7 @@ def test_sigterm_stops_all_ranks_at_one_step_and_they_resume_from_a_step_valid_o
     tmp_path: Path,
 ) -> None:
     command = torchrun_command(breast_cancer, tmp_path)
-    first = start_train(command, "ddp-stopped", subprocess_env(TRAIN_TEST_PAUSE_AT_STEP="14"))
+    first = start_train(pausing_train_command(command, 14), "ddp-stopped", subprocess_env())
     first.wait_for("train[rank 0]: TEST HOOK: paused after global step 14")
     first.wait_for("train[rank 1]: TEST HOOK: paused after global step 14")
     first.process.send_signal(signal.SIGTERM)  # to torchrun only, which forwards it to its workers

@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +20,8 @@ import train
 from checkpointing import CheckpointManager, decode_checkpoint, encode_checkpoint
 from common import JobFailure
 from torch.utils.data.distributed import DistributedSampler
-from training_helpers import (
+
+from tests.training_code.training_helpers import (
     STEPS_PER_EPOCH,
     TRAIN_ARGS,
     Processed,
@@ -56,8 +58,9 @@ def with_overflowing_row(data: Processed, base: Path, world_size: int, rank: int
     """A copy of ``data`` whose train row at ``position`` of ``rank``'s epoch-1 order holds 3e38."""
     # DistributedSampler with the run's seed is exactly how train.py orders epoch 1
     lines = (data.train / "train.csv").read_text().splitlines()
-    sampler = DistributedSampler(
-        range(len(lines)), num_replicas=world_size, rank=rank, shuffle=True, seed=SEED
+    rows: Any = range(len(lines))  # the sampler only needs the length
+    sampler: DistributedSampler[int] = DistributedSampler(
+        rows, num_replicas=world_size, rank=rank, shuffle=True, seed=SEED
     )
     sampler.set_epoch(0)
     row = list(sampler)[position]
@@ -168,7 +171,7 @@ def test_non_finite_weights_after_a_finite_loss_are_caught_before_the_checkpoint
     trainer.optimizer.register_step_post_hook(overflow)
     with pytest.raises(JobFailure, match=r"global step 6\): non-finite values in model\.head\.weight"):
         trainer.train_epoch()
-    assert [f.step for f in trainer.checkpoints.files()] == [3]  # type: ignore[union-attr]
+    assert [f.step for f in trainer.checkpoints.files()] == [3]
     assert_every_checkpoint_is_finite(tmp_path)
 
 

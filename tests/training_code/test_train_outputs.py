@@ -19,7 +19,8 @@ import train
 from common import EXIT_USAGE, load_split_csv
 from model import load_model
 from sklearn.metrics import accuracy_score, f1_score, log_loss
-from training_helpers import CODE_DIR, Processed, TrainRun, subprocess_env
+
+from tests.training_code.training_helpers import CODE_DIR, Processed, TrainRun, subprocess_env
 
 
 @pytest.mark.slow

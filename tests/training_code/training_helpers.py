@@ -1,10 +1,10 @@
-"""Shared helpers for the runtime-code tests (a uniquely named module, so ``conftest`` names never clash).
+"""Shared helpers for the runtime-code tests (imported as ``tests.training_code.training_helpers``).
 
 The container scripts import their siblings as top-level modules (``import metrics``), exactly as
-they run in SageMaker (``python train.py``: sys.path[0] is the script directory), so training_code/
-goes on sys.path here. Scripts that must behave as processes (signals, torchrun, exit codes) run as
-subprocesses with ``OMP_NUM_THREADS=1``: the 2-core test machine is shared, and single-threaded
-kernels keep them fast and their floating point identical from run to run.
+they run in SageMaker (``python train.py``: sys.path[0] is the script directory); pytest puts
+training_code/ on sys.path once (pyproject.toml, ``pythonpath``). Scripts that must behave as processes
+(signals, torchrun, exit codes) run as subprocesses with ``OMP_NUM_THREADS=1``: the 2-core test machine
+is shared, and single-threaded kernels keep them fast and their floating point identical from run to run.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import local_run
+import preprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 CODE_DIR = ROOT / "training_code"
-if str(CODE_DIR) not in sys.path:
-    sys.path.insert(0, str(CODE_DIR))
-
-import local_run  # noqa: E402
-import preprocess  # noqa: E402
+#: A test-only launcher of train.py that pauses after a given global step (see pausing_train_command).
+PAUSING_TRAIN = Path(__file__).resolve().with_name("train_paused_at_step.py")
 
 #: The reference training configuration of the checkpoint tests: breast cancer's 397 train rows in
 #: batches of 32 give 13 steps per epoch, 52 steps in all, a checkpoint every 5 steps.
@@ -53,7 +53,10 @@ CHECKPOINT_INTERVAL = 5
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "TRAIN_TEST_"))}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", **extra)
+    # PYTHONPATH: the test-only launcher (tests/training_code/) imports train.py's folder as its siblings.
+    env.update(
+        OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(CODE_DIR), **extra
+    )
     return env
 
 
@@ -110,6 +113,14 @@ def train_command(data: Processed, model_dir: Path, checkpoint_dir: Path, *extra
         *TRAIN_ARGS,
         *extra,
     ]
+
+
+def pausing_train_command(command: list[str], step: int) -> list[str]:
+    """``command`` (a train_command, possibly under torchrun) with train.py replaced by the test-only
+    launcher that pauses every rank after global step ``step`` until SIGTERM (logging ``TEST HOOK: paused
+    after global step <step>``), so a test can interrupt training at a known step."""
+    script = command.index(str(CODE_DIR / "train.py"))
+    return [*command[:script], str(PAUSING_TRAIN), str(step), *command[script + 1 :]]
 
 
 def run_train(
