@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (lint, types, pytest). Extra args go to pytest.
+# Runs the whole test suite (lint, types, pytest with a coverage floor). Extra args go to pytest
+# (for a partial run, add --no-cov: the floor is for the whole suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
@@ -7,4 +8,4 @@ source scripts/env.sh
 ruff check .
 ruff format --check .
 mypy
-exec python -m pytest "$@"
+exec python -m pytest "$@" --cov

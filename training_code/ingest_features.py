@@ -195,6 +195,27 @@ class FeatureStoreSchema:
         }
 
 
+def _parse_feature(item: Any, where: str, index: int) -> Feature:
+    """One ``{"name", "type"}`` entry of a schema: a Feature Store name that is not reserved, and a type."""
+    entry = f"{where}: features[{index}]"
+    if not isinstance(item, Mapping) or set(item) != {"name", "type"}:
+        raise FeatureStoreInputError(f"{entry} must be an object with keys 'name' and 'type', got {item!r}")
+    name, feature_type = item["name"], item["type"]
+    if not isinstance(name, str) or not re.fullmatch(FEATURE_NAME_PATTERN, name):
+        raise FeatureStoreInputError(
+            f"{entry} name {name!r} is not a Feature Store feature name (pattern {FEATURE_NAME_PATTERN})"
+        )
+    if name.lower() in RESERVED_FEATURE_NAMES:
+        reserved = ", ".join(sorted(RESERVED_FEATURE_NAMES))
+        raise FeatureStoreInputError(f"{entry} name {name!r} is reserved by Feature Store ({reserved})")
+    if feature_type not in FEATURE_TYPES:
+        allowed = ", ".join(FEATURE_TYPES)
+        raise FeatureStoreInputError(
+            f"{where}: feature {name!r} has type {feature_type!r}; allowed: {allowed}"
+        )
+    return Feature(name, feature_type)
+
+
 def parse_schema(
     data: Any, where: str = "--feature_store_schema", extra_keys: frozenset[str] = frozenset()
 ) -> FeatureStoreSchema:
@@ -221,28 +242,7 @@ def parse_schema(
         raise FeatureStoreInputError(
             f"{where}: 'features' must be a list of at least 2 features, got {raw!r}"
         )
-    features: list[Feature] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, Mapping) or set(item) != {"name", "type"}:
-            raise FeatureStoreInputError(
-                f"{where}: features[{i}] must be an object with keys 'name' and 'type', got {item!r}"
-            )
-        name, feature_type = item["name"], item["type"]
-        if not isinstance(name, str) or not re.fullmatch(FEATURE_NAME_PATTERN, name):
-            raise FeatureStoreInputError(
-                f"{where}: features[{i}] name {name!r} is not a Feature Store feature name "
-                f"(pattern {FEATURE_NAME_PATTERN})"
-            )
-        if name.lower() in RESERVED_FEATURE_NAMES:
-            raise FeatureStoreInputError(
-                f"{where}: features[{i}] name {name!r} is reserved by Feature Store "
-                f"({', '.join(sorted(RESERVED_FEATURE_NAMES))})"
-            )
-        if feature_type not in FEATURE_TYPES:
-            raise FeatureStoreInputError(
-                f"{where}: feature {name!r} has type {feature_type!r}; allowed: {', '.join(FEATURE_TYPES)}"
-            )
-        features.append(Feature(name, feature_type))
+    features = [_parse_feature(item, where, i) for i, item in enumerate(raw)]
     names = [f.name for f in features]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -362,6 +362,32 @@ class RecordsInput:
                 yield row[id_position], record
 
 
+def _check_record(
+    row: list[str], line: int, schema: FeatureStoreSchema, types: list[str], keys: tuple[int, int]
+) -> None:
+    """One row of records.csv: the right width, an id and an event time, every value of its type."""
+    names = schema.names
+    if len(row) != len(names):
+        raise FeatureStoreInputError(
+            f"{RECORDS_FILE} line {line}: {len(row)} values, expected {len(names)} ({names})"
+        )
+    for position in keys:
+        if row[position] == "":
+            raise FeatureStoreInputError(
+                f"{RECORDS_FILE} line {line}: {names[position]!r} is empty; every record needs "
+                "its record identifier and event time"
+            )
+    time_position = keys[1]
+    for position, (name, feature_type, value) in enumerate(zip(names, types, row, strict=True)):
+        if value == "":
+            continue
+        problem = check_value(feature_type, value, event_time=position == time_position)
+        if problem:
+            raise FeatureStoreInputError(
+                f"{RECORDS_FILE} line {line}: {name!r} ({feature_type}) value {value!r} {problem}"
+            )
+
+
 def load_input(input_dir: Path) -> RecordsInput:
     """Read and fully validate ``schema.json`` + ``records.csv``; errors name file, line and feature."""
     schema_path, records_path = input_dir / SCHEMA_FILE, input_dir / RECORDS_FILE
@@ -403,24 +429,7 @@ def load_input(input_dir: Path) -> RecordsInput:
                     continue
                 line = reader.line_num
                 rows += 1
-                if len(row) != len(names):
-                    raise FeatureStoreInputError(
-                        f"{RECORDS_FILE} line {line}: {len(row)} values, expected {len(names)} ({names})"
-                    )
-                for position in (id_position, time_position):
-                    if row[position] == "":
-                        raise FeatureStoreInputError(
-                            f"{RECORDS_FILE} line {line}: {names[position]!r} is empty; every record needs "
-                            "its record identifier and event time"
-                        )
-                for position, (name, feature_type, value) in enumerate(zip(names, types, row, strict=True)):
-                    if value == "":
-                        continue
-                    problem = check_value(feature_type, value, event_time=position == time_position)
-                    if problem:
-                        raise FeatureStoreInputError(
-                            f"{RECORDS_FILE} line {line}: {name!r} ({feature_type}) value {value!r} {problem}"
-                        )
+                _check_record(row, line, schema, types, (id_position, time_position))
                 record_id = row[id_position]
                 if record_id in seen:
                     raise FeatureStoreInputError(
@@ -588,7 +597,7 @@ class _Progress:
             self.retries += 1
 
 
-def ingest(
+def ingest(  # noqa: C901 (the retry and collect closures share one stop flag and window; see docstring)
     input_dir: Path,
     feature_group_name: str,
     *,

@@ -198,6 +198,60 @@ def _require(data: dict[str, Any], key: str, kind: type, where: str = MANIFEST_F
     return value
 
 
+def _parse_files(files: list[Any]) -> list[str]:
+    if not files or not all(isinstance(f, str) and f for f in files):
+        raise UsageError(f"{MANIFEST_FILE}: 'files' must be a non-empty list of file names, got {files!r}")
+    for name in files:
+        path = Path(name)
+        if path.is_absolute() or ".." in path.parts:
+            raise UsageError(f"{MANIFEST_FILE}: file {name!r} must be relative to the input directory")
+    return list(files)
+
+
+def _parse_columns(raw_columns: list[Any]) -> list[ColumnSpec]:
+    columns: list[ColumnSpec] = []
+    for i, item in enumerate(raw_columns):
+        where = f"{MANIFEST_FILE} columns[{i}]"
+        if not isinstance(item, dict) or set(item) - {"name", "type", "description"}:
+            raise UsageError(f"{where}: must be an object with keys 'name' and 'type', got {item!r}")
+        name = _require(item, "name", str, where)
+        column_type = _require(item, "type", str, where)
+        if column_type not in COLUMN_TYPES:
+            raise UsageError(
+                f"{where}: column {name!r} has type {column_type!r}; allowed: {', '.join(COLUMN_TYPES)}"
+            )
+        columns.append(ColumnSpec(name, cast(ColumnType, column_type)))
+    return columns
+
+
+def _parse_identity_columns(
+    data: dict[str, Any], columns: list[ColumnSpec], label: str
+) -> dict[str, str | None]:
+    """The optional record-id and event-time columns: declared columns, not the label, of a fitting type."""
+    names = [column.name for column in columns]
+    identity: dict[str, str | None] = {}
+    for key, allowed_types in (
+        ("record_id_column", ("int", "category")),
+        ("event_time_column", COLUMN_TYPES),
+    ):
+        name = data.get(key)
+        if name is not None:
+            if not isinstance(name, str) or name not in names:
+                raise UsageError(f"{MANIFEST_FILE}: {key} {name!r} is not among the declared columns")
+            if name == label or name in identity.values():
+                raise UsageError(
+                    f"{MANIFEST_FILE}: {key} {name!r} is already the label or the record-id/event-time column"
+                )
+            column_type = next(c.type for c in columns if c.name == name)
+            if column_type not in allowed_types:
+                raise UsageError(
+                    f"{MANIFEST_FILE}: {key} {name!r} has type {column_type}; "
+                    f"allowed: {', '.join(allowed_types)}"
+                )
+        identity[key] = name
+    return identity
+
+
 def parse_manifest(data: Any) -> Manifest:
     """Validate the manifest's structure; errors name the key or column."""
     if not isinstance(data, dict):
@@ -219,53 +273,16 @@ def parse_manifest(data: Any) -> Manifest:
         raise UsageError(f"{MANIFEST_FILE}: unknown key(s) {unknown}; allowed: {sorted(known)}")
     dataset = _require(data, "dataset", str)
     version = _require(data, "version", str)
-    files = _require(data, "files", list)
-    if not files or not all(isinstance(f, str) and f for f in files):
-        raise UsageError(f"{MANIFEST_FILE}: 'files' must be a non-empty list of file names, got {files!r}")
-    for name in files:
-        path = Path(name)
-        if path.is_absolute() or ".." in path.parts:
-            raise UsageError(f"{MANIFEST_FILE}: file {name!r} must be relative to the input directory")
+    files = _parse_files(_require(data, "files", list))
     label = _require(data, "label", str)
-    raw_columns = _require(data, "columns", list)
-    columns: list[ColumnSpec] = []
-    for i, item in enumerate(raw_columns):
-        where = f"{MANIFEST_FILE} columns[{i}]"
-        if not isinstance(item, dict) or set(item) - {"name", "type", "description"}:
-            raise UsageError(f"{where}: must be an object with keys 'name' and 'type', got {item!r}")
-        name = _require(item, "name", str, where)
-        column_type = _require(item, "type", str, where)
-        if column_type not in COLUMN_TYPES:
-            raise UsageError(
-                f"{where}: column {name!r} has type {column_type!r}; allowed: {', '.join(COLUMN_TYPES)}"
-            )
-        columns.append(ColumnSpec(name, cast(ColumnType, column_type)))
+    columns = _parse_columns(_require(data, "columns", list))
     names = [column.name for column in columns]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise UsageError(f"{MANIFEST_FILE}: duplicate column name(s) {duplicates}")
     if label not in names:
         raise UsageError(f"{MANIFEST_FILE}: label column {label!r} is not among the declared columns")
-    identity: dict[str, str | None] = {}
-    for key, allowed_types in (
-        ("record_id_column", ("int", "category")),
-        ("event_time_column", COLUMN_TYPES),
-    ):
-        name = data.get(key)
-        if name is not None:
-            if not isinstance(name, str) or name not in names:
-                raise UsageError(f"{MANIFEST_FILE}: {key} {name!r} is not among the declared columns")
-            if name == label or name in identity.values():
-                raise UsageError(
-                    f"{MANIFEST_FILE}: {key} {name!r} is already the label or the record-id/event-time column"
-                )
-            column_type = next(c.type for c in columns if c.name == name)
-            if column_type not in allowed_types:
-                raise UsageError(
-                    f"{MANIFEST_FILE}: {key} {name!r} has type {column_type}; "
-                    f"allowed: {', '.join(allowed_types)}"
-                )
-        identity[key] = name
+    identity = _parse_identity_columns(data, columns, label)
     created_at = data.get("created_at")
     if created_at is not None:
         if not isinstance(created_at, str):

@@ -815,7 +815,7 @@ _UNSUPPORTED_ESCAPES = {
 }
 
 
-def java_regex_to_python(pattern: str) -> str:
+def java_regex_to_python(pattern: str) -> str:  # noqa: C901 (one branch per Java regex construct)
     """Translate a Java (service model) regular expression to an equivalent Python ``re`` pattern.
 
     Handles ``\\p{..}``/``\\P{..}`` (Unicode general categories and POSIX classes), ``\\uXXXX`` surrogate
@@ -1014,7 +1014,9 @@ def _check_max(value: float, shape: Shape, path: str, what: str, errors: list[st
         errors.append(f"{path}: {what} {value!r} is above the maximum {maximum}")
 
 
-def _check_constraints(value: Any, shape: Shape, path: str, errors: list[str]) -> None:
+def _check_constraints(  # noqa: C901 (one branch per botocore shape type)
+    value: Any, shape: Shape, path: str, errors: list[str]
+) -> None:
     """What ParamValidator skips: enums, patterns, maximums, bools as numbers (types are checked already)."""
     type_name = shape.type_name
     if type_name == "structure":
