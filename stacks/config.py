@@ -27,11 +27,9 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
 
-from botocore.loaders import Loader
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -45,6 +43,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE
+from ml_platform.service_model import MAX_TRAINING_SECONDS
+from ml_platform.service_model import enum as sagemaker_enum
 from training_code import contract
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -66,13 +66,6 @@ NAME_PREFIX_PATTERN = r"^[A-Z][A-Za-z0-9]{0,23}$"
 NAME_PREFIX_RULE = "an uppercase letter, then letters and digits, at most 24 characters (e.g. MlPlatformB)"
 # Where the regions of the container images are listed (ml_platform.images reads it).
 IMAGE_TABLE_PATH = f"constructs/ml_platform/{TABLE_RESOURCE}"
-
-
-@cache
-def sagemaker_enum(shape: str) -> tuple[str, ...]:
-    """An enum of botocore's SageMaker service model (e.g. ``TrainingInstanceType``): what the API accepts."""
-    model = Loader().load_service_model("sagemaker", "service-2")
-    return tuple(model["shapes"][shape]["enum"])
 
 
 def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator:
@@ -189,8 +182,6 @@ TrainingInstance = Annotated[str, _instance_type("TrainingInstanceType", GPU_FAM
 ProcessingInstance = Annotated[str, _instance_type("ProcessingInstanceType")]
 InferenceInstance = Annotated[str, _instance_type("ProductionVariantInstanceType")]
 TransformInstance = Annotated[str, _instance_type("TransformInstanceType")]
-# SageMaker's limit for MaxRuntimeInSeconds / MaxWaitTimeInSeconds of a training job: 28 days.
-MAX_TRAINING_SECONDS = 28 * 24 * 3600
 
 
 class DatasetConfig(_Model):

@@ -7,6 +7,7 @@ code's contract (``training_code``) onto theirs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -167,11 +168,9 @@ class TrainingStack(Stack):
             **training.hyperparameters.model_dump(),
             "checkpoint_interval_steps": training.checkpoint_interval_steps,
         }
-        contract = RuntimeContract(
-            **{
-                **RUNTIME_CONTRACT.__dict__,
-                "gate_metric_path": metrics.evaluation_json_path(num_classes=config.dataset.num_classes),
-            }
+        contract = dataclasses.replace(
+            RUNTIME_CONTRACT,
+            gate_metric_path=metrics.evaluation_json_path(num_classes=config.dataset.num_classes),
         )
         return {
             "contract": contract,

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
 
-from botocore.loaders import Loader
+from ml_platform.service_model import enum
 
 # Families whose every size has NVMe instance storage although their name has no "d" suffix.
 NVME_FAMILIES = ("dl1", "g5", "g6", "g7", "p5", "p6", "trn1", "trn2")
@@ -42,11 +41,9 @@ def has_instance_storage(instance_type: str) -> bool:
     return "d" in generation_suffix or name.startswith(NVME_FAMILIES)
 
 
-@cache
 def api_instance_types(shape: str) -> tuple[str, ...]:
     """The instance types of one of the SageMaker API's enums (e.g. ``TrainingInstanceType``)."""
-    model = Loader().load_service_model("sagemaker", "service-2")
-    return tuple(model["shapes"][shape]["enum"])
+    return enum(shape)
 
 
 def same_storage_class(instance_type: str, candidates: Iterable[str]) -> list[str]:

@@ -71,10 +71,9 @@ from ml_platform.pipelines.shapes import (
     ObjectiveType,
     TuningStrategy,
 )
+from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 
-# SageMaker's limit for MaxRuntimeInSeconds / MaxWaitTimeInSeconds of a training job: 28 days.
-MAX_TRAINING_SECONDS = 28 * 24 * 3600
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 
 
@@ -322,6 +321,12 @@ class _Steps:
 
     # ---- steps -------------------------------------------------------------------------------------
 
+    def head(self, p: Mapping[str, Parameter]) -> list[Step]:
+        """How every pipeline starts: the parameter checks, then Preprocess (after all of them), then
+        IngestFeatures (after Preprocess, in parallel with what follows it)."""
+        checks = parameter_check_steps(parameter_checks(p))
+        return [*checks, self.preprocess(p, [c["Name"] for c in checks]), self.ingest_features(p)]
+
     def preprocess(self, p: Mapping[str, Parameter], depends_on: list[str]) -> Step:
         processing, contract, schema = self.processing, self.contract, self.foundation.feature_store_schema
         request = processing_job(
@@ -548,11 +553,8 @@ class TrainingPipeline(SageMakerPipeline):
                 *s.evaluate_and_register(suffix=suffix, model_data=model, p=p, registry=registry),
             ]
 
-        checks = parameter_check_steps(parameter_checks(p))
         steps = [
-            *checks,
-            s.preprocess(p, [c["Name"] for c in checks]),
-            s.ingest_features(p),
+            *s.head(p),
             condition_step(
                 "SpotOrOnDemand",
                 conditions=[{"Type": "Equals", "LeftValue": p["UseSpot"].ref, "RightValue": True}],
@@ -642,11 +644,8 @@ class TuningPipeline(SageMakerPipeline):
         best_model = model_artifacts_uri(
             s.output_uri("Tune"), step_property("Tune", "BestTrainingJob.TrainingJobName")
         )
-        checks = parameter_check_steps(parameter_checks(p))
         steps = [
-            *checks,
-            s.preprocess(p, [c["Name"] for c in checks]),
-            s.ingest_features(p),
+            *s.head(p),
             tune,
             *s.evaluate_and_register(suffix="Best", model_data=best_model, p=p, registry=registry),
         ]

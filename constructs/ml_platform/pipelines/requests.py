@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-
-from botocore.loaders import Loader
 
 from ml_platform.pipelines.expressions import Json
 from ml_platform.pipelines.shapes import (
@@ -40,6 +37,7 @@ from ml_platform.pipelines.shapes import (
     StoppingCondition,
     TuningStrategy,
 )
+from ml_platform.service_model import members
 
 # Local paths inside processing containers (every LocalPath must be under /opt/ml/processing/).
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -285,12 +283,6 @@ NOT_IN_TUNING: dict[tuple[str, ...], str] = {
 }
 
 
-@cache
-def _members(shape: str) -> frozenset[str]:
-    model = Loader().load_service_model("sagemaker", "service-2")
-    return frozenset(model["shapes"][shape]["members"])
-
-
 def tuning_definition(
     training: CreateTrainingJobRequest, tuned_names: Sequence[str]
 ) -> HyperParameterTrainingJobDefinition:
@@ -302,8 +294,8 @@ def tuning_definition(
     member for raises, naming it. Spot, checkpoints, retries, isolation and encryption therefore reach
     every trial by construction.
     """
-    definition_members = _members("HyperParameterTrainingJobDefinition")
-    algorithm_members = _members("HyperParameterAlgorithmSpecification")
+    definition_members = members("HyperParameterTrainingJobDefinition")
+    algorithm_members = members("HyperParameterAlgorithmSpecification")
     definition: dict[str, Json] = {}
     for key, value in training.items():
         target = RENAMED_FOR_TUNING.get(key, key)
