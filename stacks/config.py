@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE
+from ml_platform.budget import MAX_THRESHOLD_PERCENT, MIN_THRESHOLD_PERCENT
+from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE, Image
 from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.service_model import enum as sagemaker_enum
 from training_code import contract
@@ -54,6 +56,16 @@ LOG_RETENTION_DAYS = (
 
 # The SageMaker Feature Store feature-name pattern (CreateFeatureGroup FeatureName).
 FEATURE_NAME_PATTERN = r"^[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}$"
+
+#: The platform's cost-allocation tags: ``project`` (this value) and ``stage`` (the stage name), on every
+#: resource (app.py), on the jobs the pipelines start, and in the stage budget's cost filter.
+PROJECT_TAG = "ml-platform"
+
+
+def platform_tags(stage: str) -> dict[str, str]:
+    """The cost-allocation tags of one stage's resources."""
+    return {"project": PROJECT_TAG, "stage": stage}
+
 
 DEFAULT_STAGE = "dev"
 DEFAULT_NAME_PREFIX = "MlPlatform"
@@ -90,13 +102,19 @@ def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator
     return AfterValidator(check)
 
 
+#: The AWS images the stacks deploy (the pipelines' jobs; the endpoint runs the platform's own image). A
+#: stage's region must have all of them; the table holds more (e.g. Model Monitor's, in fewer regions).
+STAGE_IMAGES = (Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_TRAINING_CPU)
+
+
 def _known_image_region(value: str) -> str:
-    if value not in IMAGE_TABLE.regions:
+    regions = IMAGE_TABLE.regions_of(STAGE_IMAGES)
+    if value not in regions:
         raise PydanticCustomError(
             "not_allowed",
-            "a region listed in {table} ({count} regions; scripts/gen_image_uris.py regenerates it from the "
-            "SageMaker SDK)",
-            {"table": IMAGE_TABLE_PATH, "count": len(IMAGE_TABLE.regions)},
+            "a region where {table} has every image the stacks use ({count} regions; "
+            "scripts/gen_image_uris.py regenerates it from the SageMaker SDK)",
+            {"table": IMAGE_TABLE_PATH, "count": len(regions)},
         )
     return value
 
@@ -428,6 +446,256 @@ class RegistryConfig(_Model):
     )
 
 
+# ---- serving ---------------------------------------------------------------------------------------
+
+#: A variant's ``model``: the newest Approved package of the stage's model package group, looked up at synth
+#: time and cached in cdk.context.json (stacks/model_packages.py), or an explicit model package ARN.
+LATEST_APPROVED = "latest-approved"
+#: A versioned model package ARN (CreateModel's ModelPackageName accepts it; the group name is lower case in
+#: this platform, see stacks/training_stack.py's model_package_group_name).
+MODEL_PACKAGE_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+$"
+)
+#: ProductionVariant VariantName (botocore's pattern for VariantName).
+VARIANT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+#: Deployment guardrails: the canary is at most half of the new fleet (BlueGreenUpdatePolicy CanarySize).
+MAX_CANARY_PERCENT = 50
+#: At most 3 variants: each has 3 rollback alarms (ml_platform.endpoint_alarms.ROLLBACK_ALARMS) and a
+#: DeploymentConfig takes at most 10 (CreateEndpointConfig itself would take 10 variants).
+MAX_VARIANTS = 3
+#: Time the new fleet of a blue/green deployment is given to start, on top of the canary and baking waits.
+PROVISIONING_ALLOWANCE_SECONDS = 600
+#: Burstable instance families cannot be autoscaled (Application Auto Scaling refuses them).
+BURSTABLE_PREFIX = "ml.t"
+
+
+def _model_source(value: str) -> str:
+    if value != LATEST_APPROVED and not re.fullmatch(MODEL_PACKAGE_ARN_PATTERN, value):
+        raise PydanticCustomError(
+            "not_allowed",
+            "'{latest}' (the newest Approved package of the stage's group) or a versioned model package ARN "
+            "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)",
+            {"latest": LATEST_APPROVED},
+        )
+    return value
+
+
+class VariantConfig(_Model):
+    """One production variant of the endpoint (e.g. champion and challenger)."""
+
+    name: Annotated[str, Field(pattern=VARIANT_NAME_PATTERN)]
+    model: Annotated[str, AfterValidator(_model_source)]
+    instance_type: InferenceInstance
+    initial_instance_count: Annotated[int, Field(ge=1)]
+    weight: Annotated[float, Field(ge=0, le=1000)]
+    min_capacity: Annotated[int, Field(ge=1)]
+    max_capacity: Annotated[int, Field(ge=1, le=1000)]
+    #: Target tracking on the variant (on by default). Turned off for one deployment to change the instance
+    #: type of an autoscaled variant (README: "Changing a variant's instance type").
+    autoscaling: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model" not in data:
+            raise _fail(
+                "model",
+                "(not set)",
+                f"every variant serves a model: '{LATEST_APPROVED}' or a model package ARN "
+                f"(variant {data.get('name', '?')!r})",
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _capacity(self) -> Self:
+        if self.autoscaling and self.instance_type.startswith(BURSTABLE_PREFIX):
+            raise _fail(
+                "instance_type",
+                self.instance_type,
+                "a non-burstable type for an autoscaled variant (Application Auto Scaling cannot scale ml.t* "
+                "instances; set autoscaling to false to serve on one)",
+            )
+        if self.min_capacity > self.max_capacity:
+            raise _fail("min_capacity", self.min_capacity, f"at most max_capacity ({self.max_capacity})")
+        if not self.min_capacity <= self.initial_instance_count <= self.max_capacity:
+            raise _fail(
+                "initial_instance_count",
+                self.initial_instance_count,
+                f"between min_capacity ({self.min_capacity}) and max_capacity ({self.max_capacity})",
+            )
+        return self
+
+
+class DeploymentSettings(_Model):
+    """Blue/green updates (the endpoint's DeploymentConfig): traffic shifts to the new fleet in a canary step
+    (or all at once), bakes, and rolls back if a rollback alarm fires."""
+
+    traffic_routing: Literal["canary", "all-at-once"] = "canary"
+    canary_percent: Annotated[int, Field(ge=1)] = 10
+    canary_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    baking_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    max_execution_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
+
+    @model_validator(mode="after")
+    def _canary(self) -> Self:
+        if self.canary_percent > MAX_CANARY_PERCENT:
+            raise _fail(
+                "canary_percent",
+                self.canary_percent,
+                f"1 to {MAX_CANARY_PERCENT} (SageMaker's canary is at most half of a variant's instances)",
+            )
+        waits = self.canary_wait_seconds + self.baking_seconds
+        if self.max_execution_seconds < waits + PROVISIONING_ALLOWANCE_SECONDS:
+            raise _fail(
+                "max_execution_seconds",
+                self.max_execution_seconds,
+                f"at least canary_wait_seconds + baking_seconds + {PROVISIONING_ALLOWANCE_SECONDS} "
+                f"({waits} + {PROVISIONING_ALLOWANCE_SECONDS}: the new fleet must also start)",
+            )
+        return self
+
+
+def canary_instances(percent: int, instances: int) -> int:
+    """Instances in a canary of ``percent`` % of a fleet, rounded up.
+
+    SageMaker does not document the rounding; rounding up is the reading under which a small fleet can fail
+    the 50 % rule, so it is the safe one."""
+    return math.ceil(percent * instances / 100)
+
+
+class AutoscalingSettings(_Model):
+    """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute).
+
+    The target is AWS's documented formula: max sustainable requests per second of one instance x safety
+    factor x 60. ``max_rps_per_instance`` is a measurement: ``max_rps_source`` says where it comes from.
+    """
+
+    max_rps_per_instance: Annotated[float, Field(gt=0)]
+    max_rps_source: Annotated[str, Field(min_length=10)]
+    safety_factor: Annotated[float, Field(gt=0, le=1)] = 0.5
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=86400)] = 60
+
+    @property
+    def target_invocations_per_instance(self) -> float:
+        return round(self.max_rps_per_instance * self.safety_factor * 60, 1)
+
+
+class AlarmSettings(_Model):
+    """Per-variant endpoint alarms (CloudWatch), into the stage's alert topic."""
+
+    errors_5xx: Annotated[int, Field(ge=0)] = 0
+    # A threshold at the metric's maximum could never be crossed (the alarms compare with '>').
+    rate_4xx_percent: Annotated[float, Field(gt=0, lt=100)] = 5.0
+    latency_p99_ms: Annotated[float, Field(gt=0, lt=60_000)] = 200.0  # InvokeEndpoint times out at 60 s
+    cpu_percent: Annotated[float, Field(gt=0, lt=100)] = 80.0  # of the whole instance (all vCPUs)
+    memory_percent: Annotated[float, Field(gt=0, lt=100)] = 80.0
+    disk_percent: Annotated[float, Field(gt=0, lt=100)] = 80.0
+    period_seconds: Literal[60, 300, 900, 3600] = 60
+    evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
+    datapoints_to_alarm: Annotated[int, Field(ge=1, le=60)] = 2
+
+    @model_validator(mode="after")
+    def _datapoints(self) -> Self:
+        window = self.period_seconds * self.evaluation_periods
+        if window > 86400:
+            raise _fail(
+                "evaluation_periods",
+                self.evaluation_periods,
+                f"at most {86400 // self.period_seconds} with period_seconds {self.period_seconds} "
+                "(CloudWatch evaluates at most one day)",
+            )
+        if self.datapoints_to_alarm > self.evaluation_periods:
+            raise _fail(
+                "datapoints_to_alarm",
+                self.datapoints_to_alarm,
+                f"at most {_shown(self, 'evaluation_periods')}",
+            )
+        return self
+
+
+class ServingConfig(_Model):
+    """The real-time endpoint: weighted variants, data capture, blue/green deployment, scaling, alarms."""
+
+    variants: tuple[VariantConfig, ...]
+    capture_sampling_percentage: Annotated[int, Field(ge=0, le=100)] = 100
+    deployment: DeploymentSettings = DeploymentSettings()
+    autoscaling: AutoscalingSettings
+    alarms: AlarmSettings = AlarmSettings()
+
+    @model_validator(mode="after")
+    def _variants(self) -> Self:
+        # Counted here rather than with Field(min_length=...): pydantic would also report a too-short tuple
+        # for every variant that failed its own validation.
+        if not 2 <= len(self.variants) <= MAX_VARIANTS:
+            raise _fail(
+                "variants",
+                len(self.variants),
+                f"2 to {MAX_VARIANTS} variants (champion and challenger at least; each variant has 3 "
+                "rollback alarms and a deployment takes at most 10)",
+            )
+        names = [v.name for v in self.variants]
+        # VariantName is case-insensitive in SageMaker's metrics and scaling resource ids: compare folded.
+        dupes = sorted({n for n in names if [m.lower() for m in names].count(n.lower()) > 1})
+        if dupes:
+            raise _fail("variants", dupes, "unique variant names (case-insensitively)")
+        if not any(v.weight > 0 for v in self.variants):
+            raise _fail("variants.*.weight", [v.weight for v in self.variants], "at least one weight above 0")
+        self._check_canary()
+        return self
+
+    def _check_canary(self) -> None:
+        deployment = self.deployment
+        if deployment.traffic_routing != "canary":
+            return
+        for index, variant in enumerate(self.variants):
+            for count in range(variant.min_capacity, variant.max_capacity + 1):
+                if canary_instances(deployment.canary_percent, count) > count / 2:
+                    raise _fail(
+                        f"variants.{index}",
+                        f"{variant.name}: {count} instance(s)",
+                        f"a fleet whose canary ({deployment.canary_percent} % of {count} instance(s), "
+                        "rounded up) is at most half of it (SageMaker's canary rule): raise min_capacity, "
+                        "lower deployment.canary_percent, or set deployment.traffic_routing to 'all-at-once'",
+                    )
+
+
+# ---- monitoring ------------------------------------------------------------------------------------
+
+
+class BudgetConfig(_Model):
+    """The stage's monthly AWS Budgets cost budget, on the platform's cost-allocation tag ``stage``.
+
+    Alerts go to the stage's alert topic when the actual cost, or the forecasted cost of the month, passes
+    its percentage of the limit.
+    """
+
+    monthly_limit_usd: float
+    actual_alert_percent: float = 80.0
+    forecast_alert_percent: float = 100.0
+
+    @model_validator(mode="after")
+    def _amounts(self) -> Self:
+        if not (math.isfinite(self.monthly_limit_usd) and self.monthly_limit_usd > 0):
+            raise _fail("monthly_limit_usd", self.monthly_limit_usd, "a positive amount in USD")
+        for key in ("actual_alert_percent", "forecast_alert_percent"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and MIN_THRESHOLD_PERCENT <= value <= MAX_THRESHOLD_PERCENT):
+                raise _fail(
+                    key,
+                    value,
+                    f"a percentage of the limit from {MIN_THRESHOLD_PERCENT} to {MAX_THRESHOLD_PERCENT} (AWS "
+                    "Budgets notification thresholds)",
+                )
+        return self
+
+
+class MonitoringConfig(_Model):
+    """Operations of the stage: job/pipeline/approval notifications (always on) and the cost budget."""
+
+    budget: BudgetConfig
+
+
 class StageConfig(_Model):
     """Everything one stage (e.g. dev, prod) of the platform is built from."""
 
@@ -448,9 +716,16 @@ class StageConfig(_Model):
     training: TrainingConfig = TrainingConfig()
     tuning: TuningConfig = TuningConfig()
     registry: RegistryConfig = RegistryConfig()
+    #: A production stage: every endpoint variant keeps at least two instances (availability).
+    production: bool = False
+    #: Email addresses subscribed to the stage's alert topic (each confirms by mail).
+    alert_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    serving: ServingConfig | None = None
+    monitoring: MonitoringConfig
 
     @model_validator(mode="after")
     def _check_stage(self) -> Self:
+        self._check_production_serving()
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise _fail("log_retention_days", self.log_retention_days, f"one of {list(LOG_RETENTION_DAYS)}")
         if self.auto_delete_objects and self.removal_policy != "destroy":
@@ -473,6 +748,19 @@ class StageConfig(_Model):
                 "region (environment-specific synth) or neither (environment-agnostic)"
             )
         return self
+
+    def _check_production_serving(self) -> None:
+        if not self.production or self.serving is None:
+            return
+        # initial_instance_count >= min_capacity is the variant's own rule, so min_capacity covers both.
+        for index, variant in enumerate(self.serving.variants):
+            if variant.min_capacity < 2:
+                raise _fail(
+                    f"serving.variants.{index}.min_capacity",
+                    variant.min_capacity,
+                    f"at least 2 in a production stage (variant {variant.name!r}: one instance is a single "
+                    "point of failure)",
+                )
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

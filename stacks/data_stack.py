@@ -1,4 +1,4 @@
-"""The stateful data stack: the stage's KMS key, the S3 data lake and the feature group."""
+"""The stateful data stack: the stage's KMS key, the S3 data lake, the feature group and the alert topic."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
+from ml_platform.alerts import AlertTopic, Publisher
 from ml_platform.data_lake import DataLake, PlatformKey, Zone
 from ml_platform.feature_store import Feature, FeatureGroup
 from stacks.config import StageConfig
@@ -51,7 +52,17 @@ class DataStack(Stack):
             offline_table_format=fs.offline_table_format,
             removal_policy=removal,
         )
-        self._acknowledge()
-
-    def _acknowledge(self) -> None:
-        pass
+        # The stage's alerts (endpoint and drift alarms, job/pipeline/approval events, the cost budget) go to
+        # one topic encrypted with the stage key, whose policies let exactly those services publish.
+        self.alerts = AlertTopic(
+            self,
+            "Alerts",
+            key=self.key,
+            publishers=(Publisher.CLOUDWATCH, Publisher.EVENTBRIDGE, Publisher.BUDGETS),
+            emails=config.alert_emails,
+            display_name=f"ML platform ({config.name}) alerts",
+        )
+        self.alerts.topic.apply_removal_policy(removal)  # its subscribers confirmed this topic
+        # What the other stacks of the stage import (explicit exports, see LakeAccess.from_exports).
+        self.lake_exports = self.lake.export(self.stack_name)
+        self.alerts_exports = self.alerts.export(self.stack_name)

@@ -1,4 +1,5 @@
-"""The training stack: execution role, code bundle, model package group, training and tuning pipelines.
+"""The training stack: execution role, code bundle, serving image, model package group, and the training,
+tuning and batch-transform pipelines.
 
 It only wires constructs: the pipeline graphs and their API requests live in
 ``ml_platform.model_pipelines``; this module maps the stage config onto their props and the runtime
@@ -20,8 +21,10 @@ from constructs import Construct
 from ml_platform.data_lake import LakeAccess, LakeExports, Zone
 from ml_platform.execution_role import SageMakerExecutionRole
 from ml_platform.feature_store import FeatureGroup, grant_feature_ingestion
-from ml_platform.images import Image, image_uri
+from ml_platform.images import image_uri
 from ml_platform.model_pipelines import (
+    BatchTransformPipeline,
+    BatchTransformProps,
     DatasetProps,
     PipelineFoundation,
     ProcessingProps,
@@ -34,8 +37,9 @@ from ml_platform.model_pipelines import (
 )
 from ml_platform.pipelines import ContinuousRange, IntegerRange
 from ml_platform.pipelines.shapes import MetricDefinition
+from ml_platform.serving_image import ServingImage
 from ml_platform.source_bundle import JsonDocument, SourceBundle
-from stacks.config import GPU_FAMILIES, StageConfig
+from stacks.config import GPU_FAMILIES, STAGE_IMAGES, StageConfig, platform_tags
 from training_code import contract, ingest_features, metrics
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parents[1] / "training_code"
@@ -67,11 +71,10 @@ RUNTIME_CONTRACT = RuntimeContract(
     evaluation_file_name=metrics.EVALUATION_FILE_NAME,
     gate_metric_path="",  # per stage: depends on the number of classes (see TrainingStack)
     gate_metric_name=metrics.EVALUATION_GATE_METRIC,
-    inference_environment={
-        "SAGEMAKER_PROGRAM": contract.SERVING_ENTRY_POINT,
-        "SAGEMAKER_SUBMIT_DIRECTORY": contract.SERVING_SUBMIT_DIRECTORY,
-    },
+    scoring_output=contract.SCORING,
 )
+#: The framework images the pipelines' jobs run in (models serve with the platform's own ServingImage).
+JOB_IMAGES = STAGE_IMAGES  # the config checks the stage's region has them
 
 
 def model_package_group_name(stack_name: str) -> str:
@@ -89,7 +92,13 @@ def model_package_group_name(stack_name: str) -> str:
 
 
 class TrainingStack(Stack):
-    """Role, code, registry and the two pipelines of one stage; reads and writes the data stack's lake."""
+    """Role, code, serving image, registry and the three pipelines of one stage; reads and writes the data
+    stack's lake.
+
+    The serving image is built from ``training_code/`` (its Dockerfile and .dockerignore allow-list) at
+    deploy time; the training and tuning pipelines register every model with it, and the batch-transform
+    pipeline scores with the packages they registered.
+    """
 
     def __init__(
         self,
@@ -124,7 +133,8 @@ class TrainingStack(Stack):
         )
         self.model_package_group.apply_removal_policy(removal)
 
-        self.images = {image: image_uri(self, image) for image in Image}
+        self.images = {image: image_uri(self, image) for image in JOB_IMAGES}
+        self.serving_image = ServingImage(self, "ServingImage", directory=TRAINING_CODE_DIR)
         self.execution_role = SageMakerExecutionRole(
             self,
             "ExecutionRole",
@@ -134,6 +144,8 @@ class TrainingStack(Stack):
             # SageMaker mirrors checkpoints that train.py prunes: it deletes them in S3 too.
             delete_zones=[Zone.CHECKPOINTS],
             image_uris=list(self.images.values()),
+            # The batch-transform model runs as this role: it pulls the serving image.
+            image_repositories=[self.serving_image.repository],
             model_package_groups=[self.model_package_group],
             assets=[self.code.asset, self.feature_store_schema.asset],
         )
@@ -150,15 +162,39 @@ class TrainingStack(Stack):
             model_package_group_name=self.model_package_group_name,
             feature_group_name=feature_group_name,
             feature_store_schema=self.feature_store_schema,
+            serving_image_uri=self.serving_image.image_uri,
+            tags={**platform_tags(config.name), **config.tags},
         )
         props = self._props(config)
         self.training_pipeline = TrainingPipeline(self, "TrainingPipeline", foundation=foundation, **props)
         self.tuning_pipeline = TuningPipeline(
             self, "TuningPipeline", foundation=foundation, tuning=self._tuning(config), **props
         )
+        self.batch_transform_pipeline = BatchTransformPipeline(
+            self,
+            "BatchTransformPipeline",
+            foundation=foundation,
+            contract=props["contract"],
+            dataset=props["dataset"],
+            transform=self._batch_transform(config),
+        )
         CfnOutput(self, "TrainingPipelineName", value=self.training_pipeline.pipeline_name)
         CfnOutput(self, "TuningPipelineName", value=self.tuning_pipeline.pipeline_name)
+        CfnOutput(self, "BatchTransformPipelineName", value=self.batch_transform_pipeline.pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=self.model_package_group_name)
+        self.pipeline_names = tuple(
+            p.pipeline_name
+            for p in (self.training_pipeline, self.tuning_pipeline, self.batch_transform_pipeline)
+        )
+        # The role every job of the pipelines runs as: the monitoring stack's notifications match job events
+        # by it (an explicit export, like the lake's).
+        self.execution_role_arn_export = f"{self.stack_name}:ExecutionRoleArn"
+        CfnOutput(
+            self,
+            "ExecutionRoleArn",
+            value=self.execution_role.role.role_arn,
+            export_name=self.execution_role_arn_export,
+        )
 
     @staticmethod
     def _props(config: StageConfig) -> dict[str, Any]:
@@ -168,12 +204,12 @@ class TrainingStack(Stack):
             **training.hyperparameters.model_dump(),
             "checkpoint_interval_steps": training.checkpoint_interval_steps,
         }
-        contract = dataclasses.replace(
+        runtime = dataclasses.replace(
             RUNTIME_CONTRACT,
             gate_metric_path=metrics.evaluation_json_path(num_classes=config.dataset.num_classes),
         )
         return {
-            "contract": contract,
+            "contract": runtime,
             "dataset": DatasetProps(name=config.dataset.name, version=config.dataset.version),
             "processing": ProcessingProps(
                 instance_type=processing.instance_type,
@@ -203,8 +239,26 @@ class TrainingStack(Stack):
             "registry": RegistryProps(
                 inference_instance_types=tuple(config.registry.inference_instance_types),
                 transform_instance_types=tuple(config.registry.transform_instance_types),
+                # What the serving container (training_code/serve.py) takes and answers.
+                content_types=contract.REQUEST_CONTENT_TYPES,
+                response_types=contract.RESPONSE_CONTENT_TYPES,
             ),
         }
+
+    @staticmethod
+    def _batch_transform(config: StageConfig) -> BatchTransformProps:
+        """Batch transform on the first of the registry's transform instance types (what every registered
+        package declares it supports), one instance; a run may pass another of those types or count."""
+        types = tuple(config.registry.transform_instance_types)
+        return BatchTransformProps(
+            instance_type=types[0],
+            instance_count=1,
+            instance_types=types,
+            # The serving container's body limit (and what it announces on /execution-parameters).
+            max_payload_mb=contract.MAX_PAYLOAD_MB,
+            # The jobs that cost money carry the platform's cost-allocation tags (app.py tags the stacks).
+            tags={**platform_tags(config.name), **config.tags},
+        )
 
     @staticmethod
     def _tuning(config: StageConfig) -> TuningProps:

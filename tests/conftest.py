@@ -24,6 +24,30 @@ CDK_JSON: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())
 STAGES: tuple[str, ...] = tuple(CDK_JSON["context"]["stages"])
 
 
+def model_package_arn(
+    stage: str, version: int, region: str = "us-east-1", account: str = "123456789012"
+) -> str:
+    """A versioned package ARN of the stage's own model package group (as the training pipelines register)."""
+    group = f"mlplatform-{stage}-training-models"
+    return f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/{version}"
+
+
+#: What the tests' synth of each stage serves, the two ways a user provides it (tests never touch the
+#: network): dev (environment-agnostic) passes ARNs with -c; prod's champion follows 'latest-approved',
+#: answered by a lookup cached in cdk.context.json, and its challenger is pinned with -c.
+SERVING_CONTEXT: dict[str, dict[str, Any]] = {
+    "dev": {
+        "stages.dev.serving.variants.0.model": model_package_arn("dev", 3),
+        "stages.dev.serving.variants.1.model": model_package_arn("dev", 4),
+    },
+    "prod": {
+        "sagemaker-latest-approved-model-package:account=123456789012:region=us-east-1:"
+        "group=mlplatform-prod-training-models": model_package_arn("prod", 12),
+        "stages.prod.serving.variants.1.model": model_package_arn("prod", 11),
+    },
+}
+
+
 # The keys the CDK CLI (2.1148) adds to the context of `cdk synth` (contextFromSettings in aws-cdk).
 CLI_ADDED_CONTEXT: dict[str, Any] = {
     "aws:cdk:enable-path-metadata": True,
@@ -74,16 +98,19 @@ def synth_stage(
 ) -> SynthesizedStage:
     """Build and synthesize one stage the way app.py does (policy gates on); ``customize`` may add to it.
 
-    ``context`` (default: cdk.json's) is validated by the same ``load_app_config`` app.py runs.
+    ``context`` (default: cdk.json's plus :data:`SERVING_CONTEXT`) is validated by the same
+    ``load_app_config`` app.py runs.
     """
     from app import build_app
     from stacks.config import load_app_config
     from stacks.policy import add_policy_gates
 
-    context = {**(CDK_JSON["context"] if context is None else context), "stage": stage}
+    if context is None:
+        context = {**CDK_JSON["context"], **SERVING_CONTEXT.get(stage, {})}
+    context = {**context, "stage": stage}
     config = load_app_config(context)
     app = App(context=context, outdir=str(outdir))
-    stacks = build_app(app, config.stage, name_prefix=config.name_prefix)
+    stacks = build_app(app, config.stage, name_prefix=config.name_prefix, context=context)
     if customize is not None:
         customize(stacks)
     add_policy_gates(app)

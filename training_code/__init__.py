@@ -4,7 +4,7 @@ The runtime code is a folder of flat scripts that import their siblings by their
 (``import contract``), as SageMaker runs them (``python train.py``: the script's folder is sys.path[0]).
 The CDK app imports from here only the standard-library modules it shares with them::
 
-    from training_code import contract, ingest_features, metrics
+    from training_code import contract, ingest_features, metrics, monitoring_contract
 
 Each is loaded under its flat name (and aliased as ``training_code.<name>``), so a process that imports
 both ways (the test session: the stack tests and the runtime tests) holds one module object, not two
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 CODE_DIR = Path(__file__).resolve().parent
 #: The modules the synth may import: standard library only (tests/training_code/test_contract.py).
-SYNTH_MODULES = ("contract", "metrics", "ingest_features")
+SYNTH_MODULES = ("contract", "metrics", "ingest_features", "monitoring_contract")
 
 
 def _load(name: str) -> ModuleType:
@@ -44,8 +44,9 @@ def _load(name: str) -> ModuleType:
 
 
 if TYPE_CHECKING:  # the type checker reads the files themselves
-    from . import contract, ingest_features, metrics
+    from . import contract, ingest_features, metrics, monitoring_contract
 else:
     contract = _load("contract")
     metrics = _load("metrics")
     ingest_features = _load("ingest_features")
+    monitoring_contract = _load("monitoring_contract")  # imports contract: loaded after it

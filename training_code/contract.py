@@ -163,8 +163,16 @@ RECORDS_DIR: Final = "feature_store"
 RECORDS_FILE: Final = "records.csv"
 #: The schema the records were built for, plus the dataset name/version and the record count.
 SCHEMA_FILE: Final = "schema.json"
+#: The raw feature cells of the test split, exactly what the endpoint and batch transform receive: no
+#: header, no label, one record per line, columns in the manifest's feature order (a folder and
+#: ProcessingOutput holding only ``scoring.csv``: batch transform scores every file under its prefix).
+SCORING: Final = "scoring"
+#: The test split's labels (class names, as the manifest spells them), one per line, line i belonging to
+#: line i of ``scoring.csv``: the ground truth for the scores (model-quality baselines). Its own folder,
+#: so a batch transform of the scoring folder never reads it.
+SCORING_LABELS: Final = "scoring_labels"
 #: Every output folder of the preprocessing job, in the stack's output order.
-PREPROCESS_OUTPUTS: Final = (*SPLITS, BASELINE, RECORDS_DIR)
+PREPROCESS_OUTPUTS: Final = (*SPLITS, BASELINE, SCORING, SCORING_LABELS, RECORDS_DIR)
 #: The training job's input channels (SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION), fed by those splits.
 TRAINING_CHANNELS: Final = (TRAIN, VALIDATION)
 #: The fitted transform, written into the train split (so it reaches train.py through its channel) and
@@ -177,7 +185,8 @@ ONNX_FILE: Final = "model.onnx"
 
 
 def split_file(split: str) -> str:
-    """``<split>.csv``: the one file in a split's folder (``baseline.csv`` for the baseline)."""
+    """``<split>.csv``: the one file in a split's folder (``baseline.csv``, ``scoring.csv``,
+    ``scoring_labels.csv`` for those outputs)."""
     return f"{split}.csv"
 
 
@@ -233,3 +242,56 @@ def preprocess_output_dir(name: str) -> str:
 def channel_dir(channel: str) -> str:
     """Where SageMaker puts a training channel (the default of ``SM_CHANNEL_<CHANNEL>``)."""
     return f"{CHANNEL_ROOT}/{channel}"
+
+
+# ---- serving ---------------------------------------------------------------------------------------
+# The inference container (training_code/serve.py, its Dockerfile and requirements-serve.txt) and the
+# wire format of its responses (training_code/payload.py), which the monitoring jobs (data capture,
+# Model Monitor, Clarify) and batch transform read.
+
+#: The argument SageMaker passes to the image (``docker run <image> serve``).
+SERVE_COMMAND: Final = "serve"
+#: The port of the real-time container contract, and the variable that overrides it.
+SERVING_PORT: Final = 8080
+SERVING_PORT_ENV: Final = "SAGEMAKER_BIND_TO_PORT"
+#: Worker processes (default: one per CPU).
+SERVING_WORKERS_ENV: Final = "SAGEMAKER_MODEL_SERVER_WORKERS"
+PING_PATH: Final = "/ping"
+INVOCATIONS_PATH: Final = "/invocations"
+EXECUTION_PARAMETERS_PATH: Final = "/execution-parameters"
+CSV_CONTENT_TYPE: Final = "text/csv"
+JSON_CONTENT_TYPE: Final = "application/json"
+#: What a request may be; what a response may be (the first is the default: no Accept header, */*).
+REQUEST_CONTENT_TYPES: Final = (CSV_CONTENT_TYPE, JSON_CONTENT_TYPE)
+RESPONSE_CONTENT_TYPES: Final = (JSON_CONTENT_TYPE, CSV_CONTENT_TYPE)
+#: SageMaker's real-time payload limit (InvokeEndpoint), also the batch transform's MaxPayloadInMB.
+MAX_PAYLOAD_MB: Final = 6
+MAX_PAYLOAD_BYTES: Final = MAX_PAYLOAD_MB * 1024 * 1024
+#: Records per request (more is 400: use batch transform, which splits its input into requests).
+MAX_ROWS: Final = 10_000
+#: The batch strategy the container announces on /execution-parameters (CreateTransformJob: MultiRecord).
+EXECUTION_BATCH_STRATEGY: Final = "MULTI_RECORD"
+#: JSON requests: ``{"instances": [[...], ...]}`` or ``{"instances": [{"<input column>": ...}, ...]}``.
+JSON_INSTANCES_KEY: Final = "instances"
+#: JSON responses: ``{"predictions": [{"label": ..., "class_index": ..., "probabilities": [...]}],
+#: "classes": [...]}``, probabilities in class-index order (``classes`` = preprocessing.json's label classes).
+PREDICTIONS_KEY: Final = "predictions"
+LABEL_KEY: Final = "label"
+CLASS_INDEX_KEY: Final = "class_index"
+PROBABILITIES_KEY: Final = "probabilities"
+CLASSES_KEY: Final = "classes"
+#: JMESPath over a JSON response: every record's predicted label / class probabilities.
+JSON_LABEL_PATH: Final = f"{PREDICTIONS_KEY}[*].{LABEL_KEY}"
+JSON_PROBABILITIES_PATH: Final = f"{PREDICTIONS_KEY}[*].{PROBABILITIES_KEY}"
+#: CSV responses: one line per record, no header: ``label,p0,p1,...``.
+CSV_LABEL_COLUMN: Final = 0
+
+
+def json_probability_path(class_index: int) -> str:
+    """JMESPath over a JSON response: every record's probability of class ``class_index``."""
+    return f"{JSON_PROBABILITIES_PATH}[{class_index}]"
+
+
+def csv_probability_column(class_index: int) -> int:
+    """The 0-based column of a CSV response holding the probability of class ``class_index``."""
+    return CSV_LABEL_COLUMN + 1 + class_index

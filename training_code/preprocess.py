@@ -50,6 +50,14 @@ Output (``--output_dir``, default ``/opt/ml/processing/output``; one ProcessingO
   train channel and ships it inside model.tar.gz;
 * ``baseline/baseline.csv``: header + the raw (untransformed) feature cells of the train split, i.e.
   what the endpoint receives, for the Model Monitor data-quality baseline;
+* ``scoring/scoring.csv``: the raw feature cells of the test split, no header, no label, one record per
+  line, columns in the manifest's feature order: exactly what the endpoint and batch transform receive
+  (the batch-transform pipeline scores this folder). Rows are those of ``test/test.csv``, in its order;
+  cells are CSV-quoted only where CSV needs it (a comma or a quote inside a category). A feature or
+  label cell holding a line break fails the job (exit 2): batch transform splits records at line breaks;
+* ``scoring_labels/scoring_labels.csv``: the test split's label (the class name, as in
+  ``preprocessing.json``'s ``label.classes``), one per line, line i belonging to line i of
+  ``scoring.csv``: the ground truth to compare its scores with;
 * only with ``--feature_store_schema``: ``feature_store/records.csv`` and ``feature_store/schema.json``
   (below); :mod:`ingest_features` writes them into the feature group. Without the argument the outputs
   are exactly the ones above.
@@ -142,6 +150,8 @@ PREPROCESSING_FORMAT_VERSION = 1
 SPLITS = contract.SPLITS
 SPLIT_FILES = {split: f"{split}/{contract.split_file(split)}" for split in SPLITS}
 BASELINE_FILE = f"{contract.BASELINE}/{contract.split_file(contract.BASELINE)}"
+SCORING_FILE = f"{contract.SCORING}/{contract.split_file(contract.SCORING)}"
+SCORING_LABELS_FILE = f"{contract.SCORING_LABELS}/{contract.split_file(contract.SCORING_LABELS)}"
 FEATURE_STORE_RECORDS = f"{RECORDS_DIR}/{RECORDS_FILE}"
 FEATURE_STORE_SCHEMA = f"{RECORDS_DIR}/{SCHEMA_FILE}"
 #: The one mapping rule from a manifest column name to a Feature Store feature name.
@@ -734,6 +744,32 @@ def format_baseline_csv(names: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     return out.getvalue()
 
 
+def format_scoring_csv(rows: Sequence[Sequence[str]]) -> str:
+    """No header, one record per line, cells as read (CSV-quoted only where needed). Deterministic bytes.
+
+    A one-column record whose cell is empty is written as ``""`` (the csv module's way of keeping it a
+    record rather than a blank line, which batch transform would skip).
+    """
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def check_single_line_cells(
+    names: Sequence[str], rows: Sequence[Sequence[str]], origins: Sequence[str]
+) -> None:
+    """Refuse a feature or label cell holding a line break: batch transform (``SplitType`` Line) would cut
+    the record there, and the labels file would no longer match the scoring file line by line.
+    ``names`` are the checked columns, ``rows`` their cells, ``origins`` each row's file and line."""
+    for row, origin in zip(rows, origins, strict=True):
+        for name, cell in zip(names, row, strict=True):
+            if "\n" in cell or "\r" in cell:
+                raise UsageError(
+                    f"{origin}: column {name!r} holds a line break ({cell!r}); allowed: values on one line "
+                    "(batch transform and the endpoint's CSV take one record per line)"
+                )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--input_dir", "--input-dir", default=DEFAULT_INPUT_DIR)
@@ -816,6 +852,10 @@ def preprocess(
     names = [column.name for column in manifest.columns]
     columns = [[row[j] for row in rows] for j in range(len(names))]
     check_types(manifest, columns, origins)
+    model_columns = [spec.name for spec in manifest.feature_columns] + [manifest.label]
+    check_single_line_cells(
+        model_columns, [[row[names.index(n)] for n in model_columns] for row in rows], origins
+    )
     if feature_store is not None:
         record_ids, event_times = identity_values(manifest, feature_store, rows, origins)
 
@@ -901,6 +941,9 @@ def preprocess(
     }
     baseline_rows = [[rows[i][p] for p in feature_positions] for i in splits["train"]]
     outputs[BASELINE_FILE] = format_baseline_csv([s.name for s in feature_specs], baseline_rows)
+    test_rows = [[rows[i][p] for p in feature_positions] for i in splits["test"]]
+    outputs[SCORING_FILE] = format_scoring_csv(test_rows)
+    outputs[SCORING_LABELS_FILE] = format_scoring_csv([[classes[c]] for c in labels[splits["test"]].tolist()])
     # Only in the train split: it reaches train.py through the train channel and ships in model.tar.gz.
     outputs[f"{contract.TRAIN}/{PREPROCESSING_FILE}"] = dumps_json(spec)
     if feature_store is not None and sources is not None:

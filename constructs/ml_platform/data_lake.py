@@ -24,6 +24,9 @@ class Zone(StrEnum):
     CHECKPOINTS = "checkpoints"  # spot-training checkpoints, one prefix per pipeline execution
     CAPTURE = "capture"  # endpoint data capture
     MONITORING = "monitoring"  # Model Monitor baselines and reports
+    # the actual outcomes of inferences, uploaded by the application for model-quality and bias monitoring:
+    # ground-truth/<endpoint>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl (training_code/monitoring_contract.py)
+    GROUND_TRUTH = "ground-truth"
 
     @property
     def prefix(self) -> str:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Aws, Fn, Stack
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
@@ -31,8 +32,13 @@ class SageMakerExecutionRole(Construct):
       ``s3:prefix`` (SageMaker lists an ``S3Prefix`` input before it downloads it) and get the objects;
     * the job lifecycle (create/describe/stop, tags) on job ARNs of this account and region;
     * ``iam:PassRole`` on itself, only to SageMaker;
-    * registering model packages into ``model_package_groups`` (the role depends on them);
-    * pulling the framework images from their ECR repositories, writing job logs and metrics.
+    * registering model packages into ``model_package_groups`` (the role depends on them) and describing
+      their versions (``CreateModel`` from a package reads it with the caller's permissions);
+    * creating and describing SageMaker models of this account and region (the batch-transform pipeline's
+      model step; it is also the model's execution role, so it pulls the package's image and reads its
+      artifact);
+    * pulling the framework images (``image_uris``) and the platform's own images (``image_repositories``,
+      e.g. the serving image's CDK asset repository), writing job logs and metrics.
     """
 
     def __init__(
@@ -47,13 +53,14 @@ class SageMakerExecutionRole(Construct):
         image_uris: Sequence[str],
         model_package_groups: Sequence[sagemaker.CfnModelPackageGroup],
         assets: Sequence[s3_assets.Asset],
+        image_repositories: Sequence[ecr.IRepository] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="SageMaker pipelines and the processing/training/tuning jobs they start",
+            description="SageMaker pipelines, the jobs they start and the models they create",
         )
         role = self.role
         if read_zones:
@@ -163,6 +170,16 @@ class SageMakerExecutionRole(Construct):
                 resources=self.package_arns,
             )
         )
+        # The batch-transform pipeline's model step (CreateModel, named by SageMaker Pipelines at run time;
+        # tagged for cost allocation). Nothing running as this role deletes a model.
+        self.model_arn = stack.format_arn(service="sagemaker", resource="model", resource_name="*")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PipelineModels",
+                actions=["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
+                resources=[self.model_arn],
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PassOnlyThisRoleToSageMaker",
@@ -187,6 +204,9 @@ class SageMakerExecutionRole(Construct):
             )
         )
         role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        # The platform's own images (CDK image assets): the same three pull actions on their repositories.
+        for repository in image_repositories:
+            repository.grant_pull(role)
         self.log_group_arn = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -240,6 +260,12 @@ class SageMakerExecutionRole(Construct):
             policy,
             "Model package versions are created at run time inside this stage's model package groups only.",
             *self.package_arns,
+        )
+        acknowledge_resources(
+            policy,
+            "SageMaker Pipelines names the models its model steps create at run time; the grant is limited "
+            "to creating, describing and tagging models of this account and region (no delete).",
+            self.model_arn,
         )
         acknowledge(
             policy,

@@ -12,17 +12,24 @@ Usage::
     uri = image_uri(self, Image.PYTORCH_TRAINING_CPU)   # processing / evaluation jobs
     uri = image_uri(self, Image.PYTORCH_INFERENCE_GPU)  # models: real-time endpoints, batch transform
     uri = image_uri(self, Image.PYTORCH_INFERENCE_CPU)  # models on CPU instances, serverless endpoints
+    uri = image_uri(self, Image.MODEL_MONITOR_ANALYZER) # data / model quality: check steps, job definitions
+    uri = image_uri(self, Image.CLARIFY)                # bias / explainability: check steps, job definitions
 
 In a stack with a concrete region the result is the literal URI of that region. In an environment-agnostic
 stack (region is a token) it is ``Fn::FindInMap`` on ``AWS::Region`` into a ``CfnMapping`` holding every
 region of the table (one mapping per stack and image, shared by all callers); deploying such a template to a
 region missing from the table fails at deploy time with a FindInMap error.
+
+The images do not share one region list: the SDK publishes the Model Monitor analyzer and Clarify in fewer
+regions than the PyTorch images (no analyzer in GovCloud, no Clarify in several newer regions).
+``IMAGE_TABLE.regions`` is where every image exists (where a whole stage can go);
+``IMAGE_TABLE.regions_of(images)`` is where a subset exists.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -58,19 +65,39 @@ class Image(StrEnum):
     """AWS PyTorch inference Deep Learning Container (TorchServe), GPU: SageMaker models on GPU instances."""
     PYTORCH_INFERENCE_CPU = "pytorch-inference-cpu"
     """Same image family, CPU: SageMaker models on CPU instances (serverless endpoints are CPU only)."""
+    MODEL_MONITOR_ANALYZER = "model-monitor-analyzer"
+    """SageMaker Model Monitor's analyzer (``sagemaker-model-monitor-analyzer``, untagged as the SDK pulls
+    it): data-quality and model-quality baselines (QualityCheckStep) and their monitoring job definitions."""
+    CLARIFY = "clarify"
+    """SageMaker Clarify processing (``sagemaker-clarify-processing:1.0``): bias and explainability baselines
+    (ClarifyCheckStep) and the model-bias / model-explainability monitoring job definitions."""
 
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One image of the table: SageMaker image scope (``"training"`` / ``"inference"``), processor, ECR
-    repository and tag, and the full URI per region."""
+    """One image of the table: what the SDK was asked for it (framework config, version, Python version,
+    image scope such as ``"training"``, ``"inference"``, ``"monitoring"``, ``"processing"``), its processor,
+    ECR repository and tag, and the full URI per region.
+
+    ``processor`` and ``py_version`` are ``None`` for the images SageMaker builds once (Model Monitor,
+    Clarify); ``tag`` is ``None`` for an image the SDK addresses untagged (the Model Monitor analyzer)."""
 
     key: Image
-    processor: str
+    processor: str | None
     repository: str
-    tag: str
+    tag: str | None
     uris: Mapping[str, str]
     image_scope: str
+    framework: str
+    version: str
+    py_version: str | None
+
+    @property
+    def description(self) -> str:
+        """What the image is, for messages: e.g. ``pytorch 2.5.1 py311 training gpu`` or ``clarify 1.0
+        processing``."""
+        parts = (self.framework, self.version, self.py_version, self.image_scope, self.processor)
+        return " ".join(part for part in parts if part)
 
 
 @dataclass(frozen=True)
@@ -92,8 +119,15 @@ class ImageTable:
 
     @property
     def regions(self) -> tuple[str, ...]:
-        """Regions every image of the table has a URI for, sorted."""
-        common = set.intersection(*(set(spec.uris) for spec in self.images.values()))
+        """Regions every image of the table has a URI for, sorted: where a stage using all of them can go."""
+        return self.regions_of(self.images)
+
+    def regions_of(self, images: Iterable[Image | str]) -> tuple[str, ...]:
+        """Regions each of ``images`` has a URI for, sorted (e.g. where the training stack alone can go)."""
+        keys = {_as_image(image) for image in images}
+        if not keys:
+            raise ValueError("regions_of: got no images; allowed: one or more of " + _known_images())
+        common = set.intersection(*(set(self.images[key].uris) for key in keys))
         return tuple(sorted(common))
 
 
@@ -107,12 +141,15 @@ class UnknownRegionError(ValueError):
         known = ", ".join(sorted(spec.uris))
         super().__init__(
             f"Region {region!r} is unknown to the image table (ml_platform/{TABLE_RESOURCE}) for image "
-            f"{image.value!r} ({IMAGE_TABLE.framework} {IMAGE_TABLE.framework_version} "
-            f"{IMAGE_TABLE.py_version} {spec.image_scope}, from "
+            f"{image.value!r} ({spec.description}, from "
             f"{IMAGE_TABLE.sdk_package}=={IMAGE_TABLE.sdk_version}). "
             f"Known regions: {known}. If a newer SDK knows this region, bump it and run "
             "scripts/gen_image_uris.py."
         )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _parse_table(raw: Mapping[str, Any]) -> ImageTable:
@@ -130,11 +167,14 @@ def _parse_table(raw: Mapping[str, Any]) -> ImageTable:
             raise RuntimeError(f"ml_platform/{TABLE_RESOURCE}: image {image.value!r} has no regions")
         images[image] = ImageSpec(
             key=image,
-            processor=str(entry["processor"]),
+            processor=_optional_str(entry["processor"]),
             repository=str(entry["repository"]),
-            tag=str(entry["tag"]),
+            tag=_optional_str(entry["tag"]),
             uris=MappingProxyType(uris),
             image_scope=str(entry["image_scope"]),
+            framework=str(entry["framework"]),
+            version=str(entry["version"]),
+            py_version=_optional_str(entry["py_version"]),
         )
     return ImageTable(
         sdk_package=str(raw["sdk"]["package"]),
@@ -156,12 +196,15 @@ IMAGE_TABLE: ImageTable = _load_table()
 framework and Python versions of the images (e.g. for framework-specific hyperparameters)."""
 
 
+def _known_images() -> str:
+    return ", ".join(repr(i.value) for i in Image)
+
+
 def _as_image(image: Image | str) -> Image:
     try:
         return Image(image)
     except ValueError:
-        known = ", ".join(repr(i.value) for i in Image)
-        raise ValueError(f"Unknown image {image!r}; known images: {known}") from None
+        raise ValueError(f"Unknown image {image!r}; known images: {_known_images()}") from None
 
 
 def image_uri_for_region(region: str, image: Image | str) -> str:

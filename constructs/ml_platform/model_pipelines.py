@@ -1,21 +1,26 @@
-"""The platform's two pipelines as constructs: training (spot or on-demand) and hyperparameter tuning.
+"""The platform's pipelines as constructs: training (spot or on-demand), hyperparameter tuning, and batch
+transform (offline scoring with an approved model package).
 
-Both are ``SageMakerPipeline`` constructs with typed keyword props; a stack only builds the props from
+Each is a ``SageMakerPipeline`` construct with typed keyword props; a stack only builds the props from
 its config and wires them:
 
-* :class:`PipelineFoundation`: what every pipeline of a stage shares (lake, role, code, images,
-  registry group, feature group and its schema document);
+* :class:`PipelineFoundation`: what every pipeline of a stage shares (lake, role, code, images, the
+  serving image, registry group, feature group and its schema document);
 * :class:`RuntimeContract`: what the runtime code (``training_code/``) defines and the pipelines must
   match (script names, splits, metric definitions, evaluation report layout, feature records folder);
 * :class:`DatasetProps`, :class:`ProcessingProps`, :class:`TrainingProps`, :class:`TuningProps`,
-  :class:`RegistryProps`: the stage's choices.
+  :class:`RegistryProps`, :class:`BatchTransformProps`: the stage's choices.
 
 Graphs::
 
-    training: Check* -> Preprocess -> IngestFeatures
-                                   -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Register | Fail
-    tuning:   Check* -> Preprocess -> IngestFeatures
-                                   -> Tune -> EvaluateBest -> Gate -> Register | Fail
+    training:        Check* -> Preprocess -> IngestFeatures
+                                          -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Register | Fail
+    tuning:          Check* -> Preprocess -> IngestFeatures
+                                          -> Tune -> EvaluateBest -> Gate -> Register | Fail
+    batch-transform: Check* -> ScoringModel (CreateModel from the package) -> BatchTransform
+
+Models are registered with the platform's own inference container (``ServingImage``) and the artifact
+the run trained, so an approved package serves without a framework container.
 
 Run-time parameters that SageMaker would only refuse mid-run fail the execution at its start
 (:func:`parameter_checks`); instance-type parameters only take types of the configured type's storage
@@ -50,7 +55,9 @@ from ml_platform.pipelines import (
     fail_step,
     join,
     json_get,
+    model_from_package,
     model_package,
+    model_step,
     param,
     parameter_check_steps,
     processing_input,
@@ -61,9 +68,12 @@ from ml_platform.pipelines import (
     step_property,
     training_job,
     training_step,
+    transform_job,
+    transform_step,
     tuning_job,
     tuning_step,
 )
+from ml_platform.pipelines.requests import CONTENT_TYPES, RESPONSE_TYPES
 from ml_platform.pipelines.shapes import (
     CreateTrainingJobRequest,
     EarlyStoppingType,
@@ -89,6 +99,10 @@ class PipelineFoundation:
     model_package_group_name: str
     feature_group_name: str
     feature_store_schema: JsonDocument
+    #: The platform's inference container (``ServingImage.image_uri``): what registered models serve with.
+    serving_image_uri: str
+    #: Tags of every job the pipelines start (the cost-allocation tags: the stage budget filters on them).
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def jobs(self) -> JobEnvironment:
@@ -97,6 +111,7 @@ class PipelineFoundation:
             kms_key_arn=self.key_arn,
             code_uri=self.code.s3_uri,
             code_object_key=self.code.object_key,
+            tags=tuple(sorted(self.tags.items())),
         )
 
 
@@ -129,7 +144,9 @@ class RuntimeContract:
     #: JSON path of the gated metric inside the evaluation report, and its name for the Fail message.
     gate_metric_path: str
     gate_metric_name: str
-    inference_environment: Mapping[str, str]
+    #: Preprocess's output of the test split's raw feature cells (what the endpoint and batch transform
+    #: receive): the batch-transform pipeline's input.
+    scoring_output: str
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,10 @@ class RegistryProps:
     transform_instance_types: tuple[str, ...]
     #: What the registered model is, for its package description ("<dataset> <kind> from pipeline <name>").
     model_kind: str = "classifier"
+    #: What the serving container takes and answers (its own contract; the first response type is its
+    #: default).
+    content_types: tuple[str, ...] = CONTENT_TYPES
+    response_types: tuple[str, ...] = RESPONSE_TYPES
 
 
 def parameter_checks(parameters: Mapping[str, Parameter]) -> list[ParameterCheck]:
@@ -240,6 +261,18 @@ def parameter_checks(parameters: Mapping[str, Parameter]) -> list[ParameterCheck
     ]
 
 
+def lake_prefix(lake: LakeAccess, zone: Zone, *parts: Any) -> dict[str, Any]:
+    """``s3://<lake>/<zone>/<parts...>/`` as a pipeline expression (parts may be expressions).
+
+    A '/'-join ending in "" (so the URI ends in '/'); a literal part must be non-empty and have no '/'
+    at either end, or the key would hold '//', which SageMaker's downloads refuse.
+    """
+    for part in parts:
+        if isinstance(part, str) and (not part or part.startswith("/") or part.endswith("/")):
+            raise ValueError(f"part: got {part!r}; allowed: a non-empty key segment without '/' at an end")
+    return join("/", f"s3://{lake.bucket.bucket_name}", zone.value, *parts, "")
+
+
 class _Steps:
     """The steps both pipelines share, for one pipeline (``name``) of one stage."""
 
@@ -267,7 +300,7 @@ class _Steps:
 
     def uri(self, zone: Zone, *parts: Any) -> dict[str, Any]:
         """``s3://<lake>/<zone>/<parts...>/`` as a pipeline expression (parts may be expressions)."""
-        return join("/", f"s3://{self.foundation.lake.bucket.bucket_name}", zone.value, *parts, "")
+        return lake_prefix(self.foundation.lake, zone, *parts)
 
     def object_uri(self, zone: Zone, *parts: Any) -> dict[str, Any]:
         """``s3://<lake>/<zone>/<parts...>`` (an object: no trailing '/')."""
@@ -470,12 +503,13 @@ class _Steps:
             model_package(
                 model_package_group_name=self.foundation.model_package_group_name,
                 description=f"{self.dataset.name} {registry.model_kind} from pipeline {self.name}",
-                image_uri=self.foundation.images[Image.PYTORCH_INFERENCE_CPU],
+                image_uri=self.foundation.serving_image_uri,
                 model_data_url=model_data,
                 metrics_s3_uri=report_uri,
                 inference_instance_types=registry.inference_instance_types,
                 transform_instance_types=registry.transform_instance_types,
-                environment=contract.inference_environment,
+                content_types=registry.content_types,
+                response_types=registry.response_types,
                 customer_metadata={"dataset": self.dataset.name, "pipeline": self.name},
             ),
         )
@@ -506,6 +540,9 @@ class TrainingPipeline(SageMakerPipeline):
     the choice is a condition step with one branch per setting.
     """
 
+    #: The pipeline's name in the lake's layout (``processed/<dataset>/training/<execution>/...``).
+    NAME = "training"
+
     def __init__(
         self,
         scope: Construct,
@@ -519,7 +556,7 @@ class TrainingPipeline(SageMakerPipeline):
         registry: RegistryProps,
     ) -> None:
         s = _Steps(
-            "training",
+            self.NAME,
             foundation=foundation,
             contract=contract,
             dataset=dataset,
@@ -593,6 +630,9 @@ class TuningPipeline(SageMakerPipeline):
     configuration its own folder.
     """
 
+    #: The pipeline's name in the lake's layout (``processed/<dataset>/tuning/<execution>/...``).
+    NAME = "tuning"
+
     def __init__(
         self,
         scope: Construct,
@@ -607,7 +647,7 @@ class TuningPipeline(SageMakerPipeline):
         registry: RegistryProps,
     ) -> None:
         s = _Steps(
-            "tuning",
+            self.NAME,
             foundation=foundation,
             contract=contract,
             dataset=dataset,
@@ -656,4 +696,162 @@ class TuningPipeline(SageMakerPipeline):
             role=foundation.role,
             parameters=list(p.values()),
             steps=steps,
+        )
+
+
+@dataclass(frozen=True)
+class BatchTransformProps:
+    """How the batch-transform pipeline scores: instances, payloads, what a run may choose.
+
+    ``instance_types`` are the types a run may pass (the model packages' ``SupportedTransformInstanceTypes``,
+    i.e. the registry config); only those of ``instance_type``'s storage class are offered, so the
+    volume-key choice made at synth fits every value. ``max_payload_mb`` bounds each request's body
+    (the serving container's limit must hold it); ``max_concurrent_transforms`` None lets SageMaker ask the
+    container (``GET /execution-parameters``) and otherwise send one request at a time per instance.
+    """
+
+    instance_type: str
+    instance_count: int
+    instance_types: tuple[str, ...]
+    max_payload_mb: int = 6
+    max_concurrent_transforms: int | None = None
+    #: Each output line is the input record followed by the model's answer (``JoinSource`` Input).
+    join_input: bool = True
+    #: Set on the model and the transform job (cost allocation: these are the jobs that cost money).
+    tags: Mapping[str, str] = field(default_factory=dict)
+    #: Environment of the serving container in the transform job (e.g. its per-request row limit).
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.instance_type not in self.instance_types:
+            raise ValueError(
+                f"instance_type: got {self.instance_type!r}; allowed: one of instance_types "
+                f"{list(self.instance_types)} (the types the registered packages support)"
+            )
+        if self.instance_count < 1:
+            raise ValueError(f"instance_count: got {self.instance_count}; allowed: 1 or more")
+
+
+def batch_parameter_checks() -> list[ParameterCheck]:
+    """Rules on the batch pipeline's run-time parameters, checked before the model is created.
+
+    Pipeline conditions can compare values but not match patterns, so the form of the package ARN is left
+    to ``CreateModel`` (which refuses a malformed one before anything runs) and the role (which allows only
+    this stage's group); the input location is built by the pipeline itself (see
+    :class:`BatchTransformPipeline`), so only an empty execution id, which would put '//' into it, is
+    refused here. ``StartPipelineExecution`` already refuses empty strings; the empty-value checks keep
+    the rule in the definition (local mode, and any future relaxation of that service check).
+    """
+    p = {name: param(name) for name in ("ModelPackageArn", "SourceExecutionId", "TransformInstanceCount")}
+    return [
+        ParameterCheck(
+            "ModelPackageArn",
+            [{"Type": "Equals", "LeftValue": p["ModelPackageArn"], "RightValue": ""}],
+            "ModelPackageArn: got ''; allowed: the ARN of an approved model package of this stage's group "
+            "(arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>)",
+        ),
+        ParameterCheck(
+            "SourceExecutionId",
+            [{"Type": "Equals", "LeftValue": p["SourceExecutionId"], "RightValue": ""}],
+            "SourceExecutionId: got ''; allowed: the id of a SourcePipeline execution whose Preprocess "
+            "wrote the scoring input",
+        ),
+        ParameterCheck(
+            "TransformInstanceCount",
+            [{"Type": "LessThan", "LeftValue": p["TransformInstanceCount"], "RightValue": 1}],
+            join("", "TransformInstanceCount: got ", p["TransformInstanceCount"], "; allowed: 1 or more"),
+        ),
+    ]
+
+
+class BatchTransformPipeline(SageMakerPipeline):
+    """Score a processed dataset version with an approved model package; predictions land in the lake.
+
+    Parameters (a run passes the first two):
+
+    * ``ModelPackageArn`` (required): the package to score with, of this stage's group (the role may
+      describe no other); a SageMaker model is created from it with network isolation;
+    * ``SourceExecutionId`` (required) and ``SourcePipeline`` (``training`` or ``tuning``): whose
+      Preprocess output to score, ``processed/<dataset>/<SourcePipeline>/<SourceExecutionId>/<scoring>/``
+      (the test split's raw feature cells, one record per line). The pipeline builds this location from
+      the parts, so it always lies under ``processed/``;
+    * ``TransformInstanceType``, ``TransformInstanceCount``.
+
+    Predictions go to ``processed/<dataset>/batch-transform/<execution id>/predictions/``, one
+    ``<input file>.out`` per input file, encrypted with the stage key: beside the data they score (the
+    processed zone), one folder per execution (re-runs never overwrite each other), and a subfolder so an
+    execution can add more outputs later without mixing them into the predictions.
+    """
+
+    NAME = "batch-transform"
+    MODEL_STEP = "ScoringModel"
+    TRANSFORM_STEP = "BatchTransform"
+    PREDICTIONS = "predictions"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        foundation: PipelineFoundation,
+        contract: RuntimeContract,
+        dataset: DatasetProps,
+        transform: BatchTransformProps,
+        source_pipelines: Sequence[str] = (TrainingPipeline.NAME, TuningPipeline.NAME),
+    ) -> None:
+        if not source_pipelines:
+            raise ValueError(
+                "source_pipelines: got none; allowed: the names of the pipelines that preprocess"
+            )
+        types = same_storage_class(transform.instance_type, transform.instance_types)
+        p = {
+            q.name: q
+            for q in (
+                Parameter("ModelPackageArn", "String", None),
+                Parameter("SourcePipeline", "String", source_pipelines[0], tuple(source_pipelines)),
+                Parameter("SourceExecutionId", "String", None),
+                Parameter("TransformInstanceType", "String", transform.instance_type, tuple(types)),
+                Parameter("TransformInstanceCount", "Integer", transform.instance_count),
+            )
+        }
+        checks = parameter_check_steps(batch_parameter_checks())
+        tags = {**transform.tags, "pipeline": self.NAME}
+        model = model_step(
+            self.MODEL_STEP,
+            model_from_package(
+                model_package=p["ModelPackageArn"].ref, role_arn=foundation.role.role_arn, tags=tags
+            ),
+            depends_on=[c["Name"] for c in checks],
+        )
+        lake = foundation.lake
+        request = transform_job(
+            model_name=step_property(self.MODEL_STEP, "ModelName"),
+            input_uri=lake_prefix(
+                lake,
+                Zone.PROCESSED,
+                dataset.name,
+                p["SourcePipeline"].ref,
+                p["SourceExecutionId"].ref,
+                contract.scoring_output,
+            ),
+            output_uri=lake_prefix(
+                lake, Zone.PROCESSED, dataset.name, self.NAME, EXECUTION_ID, self.PREDICTIONS
+            ),
+            kms_key_arn=foundation.key_arn,
+            instance_type=p["TransformInstanceType"].ref,
+            instance_count=p["TransformInstanceCount"].ref,
+            encrypt_volume=not has_instance_storage(transform.instance_type),
+            max_payload_mb=transform.max_payload_mb,
+            max_concurrent_transforms=transform.max_concurrent_transforms,
+            join_input=transform.join_input,
+            environment=transform.environment,
+            tags=tags,
+        )
+        super().__init__(
+            scope,
+            id_,
+            description="Score a processed dataset version with an approved model package (batch transform)",
+            role=foundation.role,
+            parameters=list(p.values()),
+            steps=[*checks, model, transform_step(self.TRANSFORM_STEP, request)],
         )

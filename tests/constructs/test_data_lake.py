@@ -141,6 +141,7 @@ def test_zone_grants_are_exact_actions_scoped_to_the_zone(bare_stack: Stack) -> 
 def test_zones_and_dataset_convention() -> None:
     assert [z.prefix for z in Zone] == [
         "raw/", "processed/", "features/", "models/", "checkpoints/", "capture/", "monitoring/",
+        "ground-truth/",
     ]  # fmt: skip
     assert dataset_prefix("breast-cancer", "v3") == "raw/breast-cancer/v3/"
     with pytest.raises(ValueError, match="version: got 'v1/x'"):

@@ -12,8 +12,14 @@ from ml_platform.pipelines.requests import NOT_IN_TUNING, RENAMED_FOR_TUNING
 from ml_platform.pipelines.shapes import SHAPES
 
 MODEL = Loader().load_service_model("sagemaker", "service-2")["shapes"]
-# Members SageMaker Pipelines fills in itself (the job names).
-PIPELINE_FILLED = {"ProcessingJobName", "TrainingJobName", "HyperParameterTuningJobName"}
+# Members SageMaker Pipelines fills in itself (the job and model names), per request shape.
+PIPELINE_FILLED = {
+    "CreateProcessingJobRequest": {"ProcessingJobName"},
+    "CreateTrainingJobRequest": {"TrainingJobName"},
+    "CreateHyperParameterTuningJobRequest": {"HyperParameterTuningJobName"},
+    "CreateTransformJobRequest": {"TransformJobName"},
+    "CreateModelInput": {"ModelName"},
+}
 
 
 @pytest.mark.parametrize("typed", list(SHAPES), ids=lambda t: t.__name__)
@@ -22,7 +28,7 @@ def test_every_typed_request_mirrors_its_botocore_shape(typed: Any) -> None:
     members = set(shape["members"])
     keys = set(typed.__annotations__)
     assert keys <= members, f"{typed.__name__}: not in {SHAPES[typed]}: {sorted(keys - members)}"
-    required = set(shape.get("required", [])) - PIPELINE_FILLED
+    required = set(shape.get("required", [])) - PIPELINE_FILLED.get(SHAPES[typed], set())
     assert required == set(typed.__required_keys__), typed.__name__
 
 

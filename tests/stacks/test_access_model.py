@@ -2,7 +2,8 @@
 
 For each step (steps nested in condition steps included) the calls SageMaker makes with the role are
 derived from the step's Arguments (tests/support/access_model.py) and decided by the IAM simulator
-against the role's synthesized identity policies and the lake's bucket and key policies.
+against the role's synthesized identity policies and the lake's bucket and key policies. The batch
+pipeline scores with the packages the training and tuning pipelines register (their image and artifact).
 """
 
 from __future__ import annotations
@@ -13,18 +14,34 @@ import pytest
 
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.access_model import (
+    EXECUTION_ID,
+    Access,
+    EvaluationError,
     Lake,
+    ModelPackage,
     PipelineEvaluator,
     denied,
     derive_accesses,
     evaluate,
+    registered_packages,
     resource_policies,
     role_policies,
     split_s3,
 )
 from tests.support.sagemaker_api import iter_steps, pipeline_definitions, template_exports
+from tests.support.training_pipelines import BATCH_PIPELINE, PIPELINES, definitions
 
 PIPELINE_PREFIXES = ("TrainingPipeline", "TuningPipeline")
+# What every pipeline's accesses must include, so a green run means something.
+MODEL_BUILDING_ACTIONS = {
+    "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "kms:Decrypt",
+    "kms:GenerateDataKey", "ecr:BatchGetImage", "logs:PutLogEvents", "iam:PassRole",
+}  # fmt: skip
+BATCH_ACTIONS = {
+    "sagemaker:CreateModel", "sagemaker:DescribeModelPackage", "sagemaker:CreateTransformJob",
+    "ecr:BatchGetImage", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt",
+    "kms:GenerateDataKey", "kms:Encrypt", "logs:PutLogEvents", "cloudwatch:PutMetricData", "iam:PassRole",
+}  # fmt: skip
 
 
 def _execution_role(template: dict[str, Any]) -> str:
@@ -66,6 +83,8 @@ def access_inputs(synthesized: dict[str, SynthesizedStage]) -> dict[str, Any]:
             "lake": _lake(synth),
             "resource_policies": resource_policies(synth.template("data")),
             "pipelines": _pipelines(synth),
+            "batch": definitions(synth, {BATCH_PIPELINE: "BatchTransformPipeline"})[BATCH_PIPELINE],
+            "models": definitions(synth, PIPELINES),
         }
     return inputs
 
@@ -86,11 +105,119 @@ def test_the_execution_role_allows_everything_sagemaker_does_with_it(
         problems = denied(decisions)
         assert not problems, f"{stage}/{lid}: the role does not allow\n" + "\n".join(problems)
         # The model covers every kind of call the issue names, so a green run means something.
-        actions = {d.access.action for d in decisions}
-        assert {
-            "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "kms:Decrypt",
-            "kms:GenerateDataKey", "ecr:BatchGetImage", "logs:PutLogEvents", "iam:PassRole",
-        } <= actions, lid  # fmt: skip
+        assert {d.access.action for d in decisions} >= MODEL_BUILDING_ACTIONS, lid
+
+
+def _batch_accesses(given: dict[str, Any], source: str) -> list[Access]:
+    """The batch pipeline scoring the package ``source`` registers, on the data a ``source`` run wrote."""
+    packages = registered_packages(given["models"][source], given["lake"])
+    (arn,) = packages
+    return derive_accesses(
+        given["batch"],
+        role_arn=given["role_arn"],
+        lake=given["lake"],
+        parameters={"ModelPackageArn": arn, "SourcePipeline": source, "SourceExecutionId": EXECUTION_ID},
+        model_packages=packages,
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("source", PIPELINES)
+def test_the_execution_role_allows_everything_the_batch_pipeline_does_with_it(
+    access_inputs: dict[str, Any], stage: str, source: str
+) -> None:
+    """CreateModel from a registered package, then the transform job as the model's role: the package's
+    image (the serving image asset) and artifact, the scoring input, the encrypted predictions."""
+    given = access_inputs[stage]
+    accesses = _batch_accesses(given, source)
+    decisions = evaluate(
+        accesses,
+        principal=given["role_arn"],
+        identity_policies=given["policies"],
+        resource_policies=given["resource_policies"],
+    )
+    problems = denied(decisions)
+    assert not problems, f"{stage}/batch from {source}: the role does not allow\n" + "\n".join(problems)
+    assert {d.access.action for d in decisions} >= BATCH_ACTIONS
+    images = {d.access.resource for d in decisions if d.access.action == "ecr:BatchGetImage"}
+    assert any("/cdk-hnb659fds-container-assets-" in arn for arn in images), images
+    artifacts = {d.access.resource for d in decisions if d.access.action == "s3:GetObject"}
+    assert any(arn.endswith("/output/model.tar.gz") and "/models/" in arn for arn in artifacts), artifacts
+    assert any("/processed/" in arn and "/scoring/" in arn for arn in artifacts), artifacts
+
+
+def _without(policies: list[dict[str, Any]], drop: Any) -> list[dict[str, Any]]:
+    """``policies`` with every statement for which ``drop(statement)`` holds removed."""
+    return [
+        {
+            **p,
+            "policy": {
+                **p["policy"],
+                "Statement": [s for s in p["policy"]["Statement"] if not drop(s)],
+            },
+        }
+        for p in policies
+    ]
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resource = statement.get("Resource", [])
+    return resource if isinstance(resource, list) else [resource]
+
+
+@pytest.mark.parametrize(
+    ("what", "drop", "expected"),
+    [
+        (
+            "the model grant",
+            lambda s: s.get("Sid") == "PipelineModels",
+            {"sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"},
+        ),
+        (
+            "the serving image pull",
+            lambda s: any("container-assets" in r for r in _resources(s)),
+            {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"},
+        ),
+        (
+            "the package read",
+            lambda s: s.get("Sid") == "RegisteredPackages",
+            {"sagemaker:DescribeModelPackage"},
+        ),
+        ("the volume-key grant", lambda s: s.get("Sid") == "GrantsForJobVolumes", {"kms:CreateGrant"}),
+    ],
+)
+def test_the_batch_access_check_fails_when_a_grant_is_removed(
+    access_inputs: dict[str, Any], what: str, drop: Any, expected: set[str]
+) -> None:
+    """The access model is not vacuous: without one grant, the call that needs it is denied."""
+    given = access_inputs["dev"]
+    decisions = evaluate(
+        _batch_accesses(given, "training"),
+        principal=given["role_arn"],
+        identity_policies=_without(given["policies"], drop),
+        resource_policies=given["resource_policies"],
+    )
+    assert {d.access.action for d in decisions if not d.allowed} == expected, what
+
+
+def test_a_package_of_another_group_is_not_served(access_inputs: dict[str, Any]) -> None:
+    """The role describes only its own group's packages: a run naming another group's package fails."""
+    given = access_inputs["dev"]
+    (package,) = registered_packages(given["models"]["training"], given["lake"]).values()
+    other = given["lake"].sagemaker_arn("model-package/another-group/1")
+    decisions = evaluate(
+        derive_accesses(
+            given["batch"],
+            role_arn=given["role_arn"],
+            lake=given["lake"],
+            parameters={"ModelPackageArn": other, "SourceExecutionId": EXECUTION_ID},
+            model_packages={other: ModelPackage(package.image, package.model_data_url)},
+        ),
+        principal=given["role_arn"],
+        identity_policies=given["policies"],
+        resource_policies=given["resource_policies"],
+    )
+    assert [d.access.resource for d in decisions if not d.allowed] == [other]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -102,7 +229,6 @@ def test_the_code_bundle_is_listed_with_a_prefix_of_exactly_its_object_key(
     preprocess = next(s for s in iter_steps(definition) if s["Name"] == "Preprocess")
     code = next(i for i in preprocess["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
     bucket, key = split_s3(PipelineEvaluator(definition).value(code["S3Input"]["S3Uri"]))
-    from tests.support.access_model import Access
 
     def allowed(prefix: str) -> bool:
         (decision,) = evaluate(
@@ -115,3 +241,20 @@ def test_the_code_bundle_is_listed_with_a_prefix_of_exactly_its_object_key(
     assert allowed(key)
     assert not allowed("")  # the whole asset bucket holds every other stack's assets
     assert not allowed(key.rsplit("/", 1)[0] + "/other-asset.zip")
+
+
+def test_the_access_model_refuses_to_guess_what_an_unknown_package_serves(
+    access_inputs: dict[str, Any],
+) -> None:
+    """A package the test does not describe is an error, not an empty (and so vacuously allowed) list."""
+    given = access_inputs["dev"]
+    with pytest.raises(EvaluationError, match=r"model package .*another-group/1.*pass what it serves"):
+        derive_accesses(
+            given["batch"],
+            role_arn=given["role_arn"],
+            lake=given["lake"],
+            parameters={
+                "ModelPackageArn": given["lake"].sagemaker_arn("model-package/another-group/1"),
+                "SourceExecutionId": EXECUTION_ID,
+            },
+        )

@@ -181,6 +181,116 @@ BAD_CONFIGS = [
         ["ml.nope"],
         ["inference_instance_types.0", "ProductionVariantInstanceType"],
     ),
+    # monitoring (issue 9, item 7)
+    (
+        "monitoring.budget.monthly_limit_usd",
+        0,
+        ["budget.monthly_limit_usd: got 0", "a positive amount in USD"],
+    ),
+    (
+        "monitoring.budget.monthly_limit_usd",
+        -5.5,
+        ["budget.monthly_limit_usd: got -5.5", "a positive amount"],
+    ),
+    ("monitoring.budget.monthly_limit_usd", 250, []),  # the control: a whole number of dollars
+    (
+        "monitoring.budget.actual_alert_percent",
+        0,
+        ["actual_alert_percent: got 0", "from 0.1 to 1000.0"],
+    ),
+    (
+        "monitoring.budget.forecast_alert_percent",
+        1500,
+        ["forecast_alert_percent: got 1500", "from 0.1 to 1000.0"],
+    ),
+    ("monitoring.budget", ..., ["stages.dev.monitoring.budget: required key is missing"]),
+    # serving (issue 8, item 7)
+    (
+        "serving.deployment.traffic_routing",
+        "canary",  # dev's variants run 1 instance: a canary would be all of it
+        ["serving.variants.0: got 'champion: 1 instance(s)'", "at most half of it", "'all-at-once'"],
+    ),
+    (
+        "serving.variants.0.instance_type",
+        "ml.t2.medium",
+        ["variants.0.instance_type: got 'ml.t2.medium'", "ml.t*"],
+    ),
+    (
+        "serving.variants",
+        [{**v, "weight": 0} for v in BASE["dev"]["serving"]["variants"]],
+        ["serving.variants.*.weight: got [0.0, 0.0]", "at least one weight above 0"],
+    ),
+    ("serving.variants.0.weight", 0, []),  # the control: one zero weight is a shadow variant, allowed
+    ("serving.variants.0.min_capacity", 3, ["variants.0.min_capacity: got 3", "at most max_capacity (2)"]),
+    (
+        "serving.variants.0.initial_instance_count",
+        5,
+        ["variants.0.initial_instance_count: got 5", "between min_capacity (1) and max_capacity (2)"],
+    ),
+    ("serving.deployment.canary_percent", 51, ["deployment.canary_percent: got 51", "1 to 50"]),
+    ("serving.deployment.canary_percent", 50, []),
+    (
+        "serving.variants.0.instance_type",
+        "ml.m5.lrge",
+        ["variants.0.instance_type: got 'ml.m5.lrge'", "ProductionVariantInstanceType"],
+    ),
+    (
+        "serving.variants.1.instance_type",
+        "ml.c5n.xlarge",  # a training-only type: not a real-time inference instance type
+        ["variants.1.instance_type: got 'ml.c5n.xlarge'", "ProductionVariantInstanceType"],
+    ),
+    (
+        "serving.variants.1.model",
+        ...,
+        ["variants.1.model: got '(not set)'", "every variant serves a model", "'challenger'"],
+    ),
+    ("serving.variants.1.model", "", ["variants.1.model: got ''", "'latest-approved'", "model package ARN"]),
+    ("serving.variants.1.name", "champion", ["serving.variants: got ['champion']", "unique variant names"]),
+    ("serving.variants.1.name", "Champion", ["serving.variants: got ['Champion', 'champion']", "unique"]),
+    ("serving.variants.1.name", "chal_lenger", ["variants.1.name: got 'chal_lenger'", "pattern"]),
+    (
+        "serving.capture_sampling_percentage",
+        101,
+        ["capture_sampling_percentage: got 101", "less than or equal to 100"],
+    ),
+    (
+        "serving.capture_sampling_percentage",
+        -1,
+        ["capture_sampling_percentage: got -1", "greater than or equal to 0"],
+    ),
+    (
+        "serving.variants",
+        BASE["dev"]["serving"]["variants"][:1],
+        ["serving.variants: got 1", "2 to 3 variants"],
+    ),
+    ("serving.autoscaling.max_rps_per_instance", 0, ["max_rps_per_instance: got 0", "greater than 0"]),
+    ("serving.autoscaling.safety_factor", 1.5, ["safety_factor: got 1.5", "less than or equal to 1"]),
+    ("serving.alarms.rate_4xx_percent", 100, ["rate_4xx_percent: got 100", "less than 100"]),
+    ("serving.alarms.latency_p99_ms", 0, ["latency_p99_ms: got 0", "greater than 0"]),
+    ("serving.alarms.period_seconds", 120, ["period_seconds: got 120", "60, 300, 900 or 3600"]),
+    (
+        "serving.alarms",
+        {"period_seconds": 3600, "evaluation_periods": 25},
+        ["evaluation_periods: got 25", "at most 24"],
+    ),
+    (
+        "serving.variants",
+        [
+            *BASE["dev"]["serving"]["variants"],
+            *[{**v, "name": v["name"] + "2"} for v in BASE["dev"]["serving"]["variants"]],
+        ],
+        ["serving.variants: got 4", "2 to 3 variants", "rollback alarms"],
+    ),
+    (
+        "serving.alarms.datapoints_to_alarm",
+        5,
+        ["datapoints_to_alarm: got 5", "at most evaluation_periods (3)"],
+    ),
+    (
+        "serving.deployment.baking_seconds",
+        3600,
+        ["deployment.max_execution_seconds: got 3600", "at least canary_wait_seconds + baking_seconds + 600"],
+    ),
 ]
 
 
@@ -532,3 +642,47 @@ def test_context_is_read_from_the_cli_environment_with_its_overflow_file(tmp_pat
     }
     assert context_from_environment(environ) == {"stage": "dev", "stages": {"dev": {"x": None}}}
     assert context_from_environment({}) is None
+
+
+def test_a_production_variant_keeps_at_least_two_instances() -> None:
+    stages = with_change("serving.variants.1.min_capacity", 1, stage="prod")
+    stages["prod"]["serving"]["deployment"]["traffic_routing"] = "all-at-once"  # else the canary rule objects
+    with pytest.raises(ConfigError) as caught:
+        load_stage(stages, "prod")
+    message = str(caught.value)
+    assert "stages.prod.serving.variants.1.min_capacity: got 1" in message
+    assert "at least 2 in a production stage (variant 'challenger'" in message
+    # The same variant is fine where the stage is not production (and its initial count >= min is checked).
+    stages["prod"]["production"] = False
+    assert load_stage(stages, "prod").serving is not None
+
+
+def test_the_autoscaling_target_is_awss_formula_on_the_measured_rps() -> None:
+    serving = load_stage(BASE, "prod").serving
+    assert serving is not None
+    scaling = serving.autoscaling
+    assert scaling.target_invocations_per_instance == round(scaling.max_rps_per_instance * 0.5 * 60, 1)
+    assert "bench/" in scaling.max_rps_source
+
+
+@pytest.mark.parametrize(
+    ("percent", "counts", "accepted"),
+    [(10, (2, 6), True), (50, (2, 2), True), (50, (2, 3), False), (34, (3, 3), False), (10, (1, 2), False)],
+)
+def test_a_canary_is_at_most_half_of_every_fleet_size_a_variant_can_have(
+    percent: int, counts: tuple[int, int], accepted: bool
+) -> None:
+    stages = copy.deepcopy(BASE)
+    serving = stages["prod"]["serving"]
+    serving["deployment"]["canary_percent"] = percent
+    for variant in serving["variants"]:
+        variant["min_capacity"], variant["max_capacity"] = counts
+        variant["initial_instance_count"] = counts[0]
+    stages["prod"]["production"] = counts[0] >= 2  # the production rule is tested on its own
+    if accepted:
+        assert load_stage(stages, "prod").serving is not None
+        return
+    with pytest.raises(
+        ConfigError, match=r"serving\.variants\.0: got 'champion: \d instance\(s\)'.*at most half"
+    ):
+        load_stage(stages, "prod")

@@ -16,8 +16,9 @@ from ml_platform.instance_types import api_instance_types, has_instance_storage
 from stacks.config import MAX_TRAINING_SECONDS
 from stacks.training_stack import TrainingStack
 from tests.conftest import STAGES, SynthesizedStage
-from tests.support.access_model import PipelineEvaluator, processing_script, split_s3
-from tests.support.sagemaker_api import iter_steps, pipeline_definitions, template_exports
+from tests.support.access_model import EXECUTION_ID, PipelineEvaluator, processing_script, split_s3
+from tests.support.sagemaker_api import iter_steps, template_exports
+from tests.support.training_pipelines import ALL_PIPELINES, PIPELINES, definitions
 from training_code.ingest_features import RECORDS_DIR
 
 # Step type -> (where its instance type and its volume key are, the API enum of the instance type).
@@ -25,17 +26,26 @@ INSTANCE_FIELDS = {
     "Processing": (("ProcessingResources", "ClusterConfig"), "ProcessingInstanceType"),
     "Training": (("ResourceConfig",), "TrainingInstanceType"),
     "Tuning": (("TrainingJobDefinition", "ResourceConfig"), "TrainingInstanceType"),
+    "Transform": (("TransformResources",), "TransformInstanceType"),
+}
+#: Values for the parameters every run must pass (they have no default).
+REQUIRED_VALUES: dict[str, Any] = {
+    "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/group/1",
+    "SourceExecutionId": EXECUTION_ID,
 }
 
 
 def _pipelines(synth: SynthesizedStage) -> dict[str, dict[str, Any]]:
-    imports = template_exports(synth.template("data"))
-    rendered = pipeline_definitions(synth.template("training"), imports)
-    return {
-        ("training" if lid.startswith("TrainingPipeline") else "tuning"): d
-        for lid, d in rendered.items()
-        if lid.startswith(("TrainingPipeline", "TuningPipeline"))
+    return definitions(synth, ALL_PIPELINES)
+
+
+def _run_values(definition: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` for the parameters ``definition`` declares, plus the required ones it declares."""
+    declared = {p["Name"]: p for p in definition["Parameters"]}
+    required = {
+        k: v for k, v in REQUIRED_VALUES.items() if k in declared and "DefaultValue" not in declared[k]
     }
+    return {**required, **{k: v for k, v in values.items() if k in declared}}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +66,7 @@ def _parameter(definition: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _all_steps_with(definition: dict[str, Any], values: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
     """Every step (both branches of every condition) with its arguments evaluated for ``values``."""
-    ev = PipelineEvaluator(definition, values)
+    ev = PipelineEvaluator(definition, _run_values(definition, values))
     return [
         (s, ev.value(s.get("Arguments", {}))) for s in iter_steps(definition) if s["Type"] in INSTANCE_FIELDS
     ]
@@ -69,7 +79,11 @@ def test_no_instance_type_a_run_can_pass_meets_a_volume_key_it_refuses(
     """VolumeKmsKeyId is refused for instance-store types: check every value each parameter may take."""
     checked = 0
     for name, definition in pipelines[stage].items():
-        for parameter_name in ("ProcessingInstanceType", "TrainingInstanceType"):
+        instance_parameters = [
+            p["Name"] for p in definition["Parameters"] if p["Name"].endswith("InstanceType")
+        ]
+        assert instance_parameters, name
+        for parameter_name in instance_parameters:
             parameter = _parameter(definition, parameter_name)
             values = parameter["EnumValues"]
             assert parameter["DefaultValue"] in values
@@ -118,6 +132,7 @@ RUN_VALUES: list[dict[str, Any]] = [
     {"DatasetVersion": "2026-11-01"},
     {"DatasetVersion": "v2", "UseSpot": False},
     {"UseSpot": True, "MaxRuntimeSeconds": 60, "MaxWaitSeconds": 60},
+    {"SourcePipeline": "tuning", "SourceExecutionId": "0123456789ab", "TransformInstanceCount": 3},
 ]
 
 
@@ -127,9 +142,8 @@ def test_no_uri_in_any_pipeline_can_contain_an_empty_path_segment(
 ) -> None:
     """SageMaker refuses S3 keys with '//' (and a key starting with '/'): check every URI of every step."""
     for name, definition in pipelines[stage].items():
-        for values in RUN_VALUES:
-            declared = {p["Name"] for p in definition["Parameters"]}
-            values = {k: v for k, v in values.items() if k in declared}
+        for given in RUN_VALUES:
+            values = _run_values(definition, given)
             ev = PipelineEvaluator(definition, values)
             executed = list(ev.executed_steps())
             assert ev.fails_with() is None, (name, values)
@@ -139,7 +153,7 @@ def test_no_uri_in_any_pipeline_can_contain_an_empty_path_segment(
                 uris += _s3_uris(args)
                 for pf in step.get("PropertyFiles", []):
                     uris.append(f"{_s3_uris(args['ProcessingOutputConfig'])[0]}{pf['FilePath']}")
-            assert len(uris) > 10
+            assert len(uris) >= (2 if name not in PIPELINES else 10), name
             for uri in uris:
                 _, key = split_s3(uri)
                 assert key and not key.startswith("/") and "//" not in key, (name, values, uri)
@@ -211,7 +225,7 @@ def test_only_the_job_that_calls_an_aws_api_runs_without_network_isolation(
                 isolated = args["NetworkConfig"]["EnableNetworkIsolation"]
                 assert isolated is (processing_script(args) != "ingest_features.py"), step["Name"]
                 assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
-            elif step["Type"] == "Training":
+            elif step["Type"] in ("Training", "Model"):
                 assert args["EnableNetworkIsolation"] is True
 
 
@@ -225,8 +239,8 @@ def test_every_dataset_version_lands_in_the_feature_group(
         for r in synth.template("data")["Resources"].values()
         if r["Type"] == "AWS::SageMaker::FeatureGroup"
     ]
-    for definition in pipelines["dev"].values():
-        ev = PipelineEvaluator(definition)
+    for name in PIPELINES:
+        ev = PipelineEvaluator(pipelines["dev"][name])
         executed = {s["Name"]: s for s in ev.executed_steps()}
         preprocess = ev.value(executed["Preprocess"]["Arguments"])
         arguments = preprocess["AppSpecification"]["ContainerArguments"]

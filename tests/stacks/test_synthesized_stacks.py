@@ -12,6 +12,7 @@ from cfnlint.api import ManualArgs, lint
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from stacks.config import platform_tags
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.sagemaker_api import pipeline_definitions, template_exports
 
@@ -19,12 +20,16 @@ LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 
 # Stateful resources whose logical IDs must never change: a new logical ID makes CloudFormation
-# create a new resource and delete (or, with RETAIN, orphan) the old one with its data.
+# create a new resource and delete (or, with RETAIN, orphan) the old one with its data. The endpoint and the
+# alert topic hold no data, but their identity is state: clients invoke the endpoint by its (generated)
+# name, and the topic's subscribers confirmed their subscriptions to it.
 STATEFUL_TYPES = {
     "AWS::KMS::Key",
     "AWS::S3::Bucket",
     "AWS::SageMaker::FeatureGroup",
     "AWS::SageMaker::ModelPackageGroup",
+    "AWS::SageMaker::Endpoint",
+    "AWS::SNS::Topic",
 }
 LOCKED_LOGICAL_IDS: dict[str, dict[str, str]] = {
     "data": {
@@ -32,16 +37,21 @@ LOCKED_LOGICAL_IDS: dict[str, dict[str, str]] = {
         "DataLakeAccessLogs1DA51325": "AWS::S3::Bucket",
         "DataLakeBucketEF1CCA5A": "AWS::S3::Bucket",
         "FeatureGroup7D08801D": "AWS::SageMaker::FeatureGroup",
+        "AlertsTopicCF7C81C9": "AWS::SNS::Topic",
     },
     "training": {
         "ModelPackageGroup": "AWS::SageMaker::ModelPackageGroup",
     },
+    "serving": {
+        "Endpoint8024A810": "AWS::SageMaker::Endpoint",
+    },
+    "monitoring": {},
 }
 
 
 # Each pipeline's definition has its own pretty-printed snapshot, so a change to one step reads as a diff
 # of that step, not of one long JSON string inside the template.
-PIPELINES = ("TrainingPipeline", "TuningPipeline")
+PIPELINES = ("TrainingPipeline", "TuningPipeline", "BatchTransformPipeline")
 DEFINITION_SNAPSHOT = "<see the pipeline definition's own snapshot>"
 
 
@@ -148,7 +158,7 @@ def test_stateful_resources_carry_the_stage_tags(
     synthesized: dict[str, SynthesizedStage], stage: str
 ) -> None:
     synth = synthesized[stage]
-    expected = {"stage": stage, "project": "ml-platform", **synth.config.tags}
+    expected = {**platform_tags(stage), **synth.config.tags}
     for role, locked in LOCKED_LOGICAL_IDS.items():
         resources = synth.template(role)["Resources"]
         for lid in locked:

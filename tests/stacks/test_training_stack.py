@@ -12,14 +12,15 @@ import pytest
 from ml_platform.instance_types import has_instance_storage
 from stacks.training_stack import TrainingStack
 from tests.conftest import STAGES, SynthesizedStage
+from tests.support.access_model import EXECUTION_ID, PipelineEvaluator
 from tests.support.sagemaker_api import (
     PLACEHOLDER_REGION,
     iter_steps,
     template_exports,
     validate_pipeline_definition,
 )
-from tests.support.training_pipelines import PIPELINES, definitions, steps
-from training_code import metrics
+from tests.support.training_pipelines import PIPELINES, batch_definition, definitions, steps
+from training_code import contract, metrics
 
 
 def parameter_defaults(definition: dict[str, Any]) -> dict[str, Any]:
@@ -264,9 +265,46 @@ def test_quality_gate_registers_pending_manual_approval_with_metrics(
             r["Properties"] for r in group.values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
         ]
         assert request["ModelPackageGroupName"] == group_props["ModelPackageGroupName"]
-        container = request["InferenceSpecification"]["Containers"][0]
-        assert "pytorch-inference" in container["Image"]
     assert parameter_defaults(definition)["AccuracyThreshold"] == synth.config.training.accuracy_threshold
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_models_are_registered_with_the_serving_image_and_the_trained_artifact(
+    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str
+) -> None:
+    """An approved package serves with the platform's ONNX container: no framework image, no entry point."""
+    synth = synthesized[stage]
+    stack = training_stack(synth)
+    region = re.escape(synth.config.region or PLACEHOLDER_REGION)
+    all_steps = steps(definitions(synth)[pipeline])
+    registers = {name: s for name, s in all_steps.items() if s["Type"] == "RegisterModel"}
+    assert registers
+    for name, register in registers.items():
+        spec = register["Arguments"]["InferenceSpecification"]
+        (container,) = spec["Containers"]
+        assert set(container) == {"Image", "ModelDataUrl"}  # no SAGEMAKER_PROGRAM: the server needs none
+        assert re.fullmatch(
+            rf"\d{{12}}\.dkr\.ecr\.{region}\.amazonaws\.com/cdk-hnb659fds-container-assets-\d{{12}}-{region}:"
+            + stack.serving_image.asset_hash,
+            container["Image"],
+        ), container["Image"]
+        # The artifact the run trained and evaluated (the Evaluate step's model input).
+        evaluate = all_steps["Evaluate" + name.removeprefix("Register")]["Arguments"]
+        (model_input,) = [i for i in evaluate["ProcessingInputs"] if i["InputName"] == "model"]
+        assert model_input["S3Input"]["S3Uri"] == container["ModelDataUrl"]
+        # The serving container's own contract (training_code/contract.py, serving section).
+        assert (
+            spec["SupportedContentTypes"]
+            == list(contract.REQUEST_CONTENT_TYPES)
+            == ["text/csv", "application/json"]
+        )
+        assert spec["SupportedResponseMIMETypes"] == list(contract.RESPONSE_CONTENT_TYPES)
+        assert spec["SupportedResponseMIMETypes"][0] == "application/json"  # the endpoint's default answer
+        assert spec["SupportedRealtimeInferenceInstanceTypes"] == list(
+            synth.config.registry.inference_instance_types
+        )
+        assert spec["SupportedTransformInstanceTypes"] == list(synth.config.registry.transform_instance_types)
 
 
 def test_evaluation_step_writes_the_property_file_the_gate_reads(dev: dict[str, dict[str, Any]]) -> None:
@@ -315,7 +353,7 @@ def test_preprocess_reads_the_versioned_raw_dataset(dev: dict[str, dict[str, Any
     values = raw["S3Input"]["S3Uri"]["Std:Join"]["Values"]
     assert values[1:4] == ["raw", "breast-cancer", {"Get": "Parameters.DatasetVersion"}]
     assert [o["OutputName"] for o in preprocess["ProcessingOutputConfig"]["Outputs"]] == [
-        "train", "validation", "test", "baseline", "feature_store",
+        "train", "validation", "test", "baseline", "scoring", "scoring_labels", "feature_store",
     ]  # fmt: skip
 
 
@@ -331,8 +369,123 @@ def test_model_package_group_is_retained_in_prod(synthesized: dict[str, Synthesi
 def test_pipelines_run_as_the_execution_role(synthesized: dict[str, SynthesizedStage]) -> None:
     resources = synthesized["dev"].template("training")["Resources"]
     pipelines = [r for r in resources.values() if r["Type"] == "AWS::SageMaker::Pipeline"]
-    assert len(pipelines) == 2
+    assert len(pipelines) == 3
     for pipeline in pipelines:
         role = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"]
         assert role[0].startswith("ExecutionRole") and role[1] == "Arn"
         assert json.dumps(pipeline).count("PipelineDefinitionBody") == 1
+
+
+# ---- batch transform ---------------------------------------------------------------------------------
+
+BATCH_RUN = {"ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_batch_pipeline_is_valid_and_scores_on_the_registry_transform_type(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    synth = synthesized[stage]
+    definition = batch_definition(synth)
+    assert validate_pipeline_definition(definition) == []
+    assert [s["Type"] for s in iter_steps(definition)][-2:] == ["Model", "Transform"]
+    (key_arn,) = [v for k, v in template_exports(synth.template("data")).items() if k.endswith(":LakeKeyArn")]
+    types = synth.config.registry.transform_instance_types
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["TransformInstanceType"]["DefaultValue"] == types[0]
+    assert set(parameters["TransformInstanceType"]["EnumValues"]) <= set(types)
+    assert "DefaultValue" not in parameters["ModelPackageArn"]
+    assert "DefaultValue" not in parameters["SourceExecutionId"]
+    all_steps = steps(definition)
+    model = all_steps["ScoringModel"]["Arguments"]
+    assert model["PrimaryContainer"] == {"ModelPackageName": {"Get": "Parameters.ModelPackageArn"}}
+    assert model["EnableNetworkIsolation"] is True
+    role = synth.template("training")["Resources"]
+    assert model["ExecutionRoleArn"].startswith("arn:aws:iam::") and any(
+        lid.startswith("ExecutionRole") for lid in role
+    )
+    request = all_steps["BatchTransform"]["Arguments"]
+    assert request["ModelName"] == {"Get": "Steps.ScoringModel.ModelName"}
+    assert (request["BatchStrategy"], request["MaxPayloadInMB"]) == ("MultiRecord", contract.MAX_PAYLOAD_MB)
+    assert request["TransformInput"]["ContentType"] in contract.REQUEST_CONTENT_TYPES
+    assert request["TransformOutput"]["Accept"] in contract.RESPONSE_CONTENT_TYPES
+    assert request["TransformInput"]["SplitType"] == "Line"
+    assert request["TransformInput"]["ContentType"] == "text/csv"
+    assert request["TransformOutput"]["AssembleWith"] == "Line"
+    assert request["TransformOutput"]["Accept"] == "text/csv"
+    assert request["TransformOutput"]["KmsKeyId"] == key_arn
+    resources = request["TransformResources"]
+    assert resources["InstanceType"] == {"Get": "Parameters.TransformInstanceType"}
+    if has_instance_storage(types[0]):
+        assert "VolumeKmsKeyId" not in resources
+    else:
+        assert resources["VolumeKmsKeyId"] == key_arn
+    tags = {t["Key"]: t["Value"] for t in request["Tags"]}
+    assert tags == {t["Key"]: t["Value"] for t in model["Tags"]}
+    assert tags["stage"] == synth.config.name and tags["pipeline"] == "batch-transform"
+    assert {k: tags[k] for k in synth.config.tags} == dict(synth.config.tags)
+
+
+@pytest.mark.parametrize("source", PIPELINES)
+def test_the_batch_pipeline_scores_exactly_what_a_preprocess_execution_wrote(
+    synthesized: dict[str, SynthesizedStage], source: str
+) -> None:
+    """The batch input for (SourcePipeline, SourceExecutionId) is the scoring output of that execution."""
+    synth = synthesized["dev"]
+    preprocess = PipelineEvaluator(definitions(synth)[source])
+    (scoring,) = [
+        o
+        for o in steps(definitions(synth)[source])["Preprocess"]["Arguments"]["ProcessingOutputConfig"][
+            "Outputs"
+        ]
+        if o["OutputName"] == contract.SCORING
+    ]
+    written = preprocess.value(scoring["S3Output"]["S3Uri"])
+    batch = batch_definition(synth)
+    ev = PipelineEvaluator(batch, {**BATCH_RUN, "SourcePipeline": source, "SourceExecutionId": EXECUTION_ID})
+    request = ev.value(steps(batch)["BatchTransform"]["Arguments"])
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == written
+    assert written.endswith(f"/{source}/{EXECUTION_ID}/scoring/")
+    bucket = written.split("/")[2]
+    assert request["TransformOutput"]["S3OutputPath"] == (
+        f"s3://{bucket}/processed/{synth.config.dataset.name}/batch-transform/{EXECUTION_ID}/predictions/"
+    )
+
+
+def test_the_execution_role_may_pull_the_serving_image(synthesized: dict[str, SynthesizedStage]) -> None:
+    synth = synthesized["dev"]
+    stack = training_stack(synth)
+    repository = stack.resolve(stack.serving_image.repository.repository_arn)
+    documents = [
+        r["Properties"]["PolicyDocument"]
+        for lid, r in synth.template("training")["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and lid.startswith("ExecutionRole")
+    ]
+    pulls = [
+        s
+        for d in documents
+        for s in d["Statement"]
+        if repository == s["Resource"]
+        or repository in (s["Resource"] if isinstance(s["Resource"], list) else [])
+    ]
+    assert pulls and "ecr:BatchGetImage" in pulls[0]["Action"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_job_the_pipelines_start_carries_the_cost_allocation_tags(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    """SageMaker Pipelines does not copy a pipeline's tags to its jobs: each request carries them, or the
+    stage budget (filtered on these tags) would miss the compute it exists for."""
+    from stacks.config import platform_tags
+
+    expected = {**platform_tags(stage), **synthesized[stage].config.tags}
+    tagged_types = {"Processing", "Training", "Tuning", "Transform", "Model"}
+    for name, definition in definitions(synthesized[stage]).items():
+        jobs = [s for s in iter_steps(definition) if s["Type"] in tagged_types]
+        assert jobs, name
+        for step in jobs:
+            tags = {t["Key"]: t["Value"] for t in step["Arguments"].get("Tags", [])}
+            assert tags.items() >= expected.items(), (name, step["Name"], tags)
+            if step["Type"] == "Tuning":  # on the tuning job, which adds them to its trials
+                assert "Tags" not in step["Arguments"]["TrainingJobDefinition"]

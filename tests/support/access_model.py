@@ -14,7 +14,12 @@ exist and the ARN must be of a resource type the action takes.
 Run-time values are evaluated concretely (:class:`PipelineEvaluator`): parameters take their defaults or
 the values a test passes, the execution id and job names get realistic placeholders, and step properties
 resolve to what SageMaker reports for them (a processing output's URI is the one the step declared; a
-training job's model is ``<S3OutputPath>/<job name>/output/model.tar.gz``).
+training job's model is ``<S3OutputPath>/<job name>/output/model.tar.gz``; a model step's model name is
+the one SageMaker Pipelines gives it).
+
+A model created from a model package (``CreateModel`` with ``ModelPackageName``) serves the package's
+image and artifact, which the pipeline definition does not name: a test passes what the packages hold
+(:class:`ModelPackage`, e.g. derived from the RegisterModel steps that create them).
 
 What is modelled (and what is not) is listed on each helper; images in AWS-owned framework repositories
 live in another account, so their pulls are checked against the role's identity policy only (the
@@ -26,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +69,11 @@ JOB_KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
             "AddTags",
         ),
         "/aws/sagemaker/TrainingJobs",
+    ),
+    "Transform": (
+        "transform-job",
+        ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob", "AddTags"),
+        "/aws/sagemaker/TransformJobs",
     ),
 }
 
@@ -157,6 +167,10 @@ class PipelineEvaluator:
             return f"{base}/{job_name(step['Name'])}/output/model.tar.gz"
         if path == "BestTrainingJob.TrainingJobName" and step["Type"] == "Tuning":
             return BEST_TRAINING_JOB
+        if path == "ModelName" and step["Type"] == "Model":
+            return job_name(step["Name"])
+        if path == "TransformOutput.S3OutputPath" and step["Type"] == "Transform":
+            return self.value(args["TransformOutput"]["S3OutputPath"])
         raise EvaluationError(f"cannot evaluate step property {reference!r}")
 
     def condition(self, condition: Mapping[str, Any]) -> bool:
@@ -322,14 +336,129 @@ def _logs(group: str, job: str, why: str, lake: Lake) -> list[Access]:
     ]
 
 
-def _pipeline_calls(kind: str, step: str, role_arn: str, why: str, lake: Lake) -> list[Access]:
+def _pipeline_calls(
+    kind: str, step: str, role_arn: str, why: str, lake: Lake, *, passes_role: bool = True
+) -> list[Access]:
+    """The job API calls SageMaker Pipelines makes; ``passes_role``: the request names the role
+    (a transform job takes none: it runs as its model's execution role)."""
     resource_type, actions, _ = JOB_KINDS[kind]
     # SageMaker writes job ARNs in lower case.
     arn = lake.sagemaker_arn(f"{resource_type}/{job_name(step).lower()}")
+    calls = [Access(f"sagemaker:{a}", arn, why) for a in actions]
+    if passes_role:
+        calls.append(Access("iam:PassRole", role_arn, why, {"iam:PassedToService": SAGEMAKER}))
+    return calls
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """What a registered model package serves: its container image and its model artifact."""
+
+    image: str
+    model_data_url: str
+
+
+def _package_arn(name: str, lake: Lake) -> str:
+    """A ``ModelPackageName`` as IAM sees it: an ARN as given, ``<group>/<version>`` in the stage."""
+    return name if name.startswith("arn:") else lake.sagemaker_arn(f"model-package/{name}")
+
+
+def _served_package(
+    container: Mapping[str, Any], ev: PipelineEvaluator, packages: Mapping[str, ModelPackage], lake: Lake
+) -> tuple[str, ModelPackage]:
+    """The package ARN a model's primary container names, and what it serves (from ``packages``)."""
+    if "ModelPackageName" not in container:
+        raise EvaluationError(f"a model without ModelPackageName is not modelled: {dict(container)}")
+    arn = _package_arn(str(ev.value(container["ModelPackageName"])), lake)
+    if arn not in packages:
+        raise EvaluationError(
+            f"model package {arn!r}: pass what it serves (model_packages); known: {sorted(packages)}"
+        )
+    return arn, packages[arn]
+
+
+def _serving(package: ModelPackage, why: str, lake: Lake) -> list[Access]:
+    """What a model's execution role does to serve a package: pull its image, get (decrypt) its artifact."""
     return [
-        *(Access(f"sagemaker:{a}", arn, why) for a in actions),
-        Access("iam:PassRole", role_arn, why, {"iam:PassedToService": SAGEMAKER}),
+        *_image(package.image, f"{why}: serving image", lake),
+        *_s3_read(package.model_data_url, f"{why}: model artifact", lake, prefix=False),
     ]
+
+
+def _model_step(
+    step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, packages: Mapping[str, ModelPackage], why: str
+) -> list[Access]:
+    """CreateModel from a package: the API calls, and what SageMaker checks with the model's role.
+
+    SageMaker reads the package with the caller's ``DescribeModelPackage`` and checks that the model's
+    execution role can get the artifact (CreateModel fails otherwise); the image pull is checked here too,
+    since every use of the model needs it.
+    """
+    args = step["Arguments"]
+    model_arn = lake.sagemaker_arn(f"model/{job_name(step['Name']).lower()}")
+    package_arn, package = _served_package(args["PrimaryContainer"], ev, packages, lake)
+    role = ev.value(args["ExecutionRoleArn"])
+    accesses = [
+        Access("sagemaker:CreateModel", model_arn, why),
+        Access("sagemaker:DescribeModel", model_arn, why),
+        Access("sagemaker:DescribeModelPackage", package_arn, f"{why}: the package the model serves"),
+        Access("iam:PassRole", role, why, {"iam:PassedToService": SAGEMAKER}),
+    ]
+    if args.get("Tags"):
+        accesses.append(Access("sagemaker:AddTags", model_arn, f"{why}: tags"))
+    return accesses + _serving(package, f"{why} (execution role {role})", lake)
+
+
+def _transform_step(
+    step: Mapping[str, Any],
+    ev: PipelineEvaluator,
+    lake: Lake,
+    packages: Mapping[str, ModelPackage],
+    role_arn: str,
+    why: str,
+) -> list[Access]:
+    """A transform job: Pipelines' job calls, then the job, as the role of the model it runs.
+
+    The job pulls the model's image, gets its artifact, lists and gets the ``S3Prefix`` input, writes one
+    ``<input file>.out`` per input file with the output key (SSE-KMS: a data key, plus ``kms:Encrypt``,
+    which the API reference requires of the role for ``TransformOutput.KmsKeyId``), creates a grant on
+    the volume key, and writes logs and instance metrics.
+    """
+    args = step["Arguments"]
+    accesses = _pipeline_calls("Transform", step["Name"], role_arn, why, lake, passes_role=False)
+    model_name = args["ModelName"]
+    reference = model_name.get("Get", "") if isinstance(model_name, dict) else ""
+    match = re.fullmatch(r"Steps\.([^.]+)\.ModelName", reference)
+    model = ev.steps.get(match.group(1)) if match else None
+    if model is None or model["Type"] != "Model":
+        raise EvaluationError(f"{why}: ModelName {model_name!r} is not the model of a Model step")
+    _, package = _served_package(model["Arguments"]["PrimaryContainer"], ev, packages, lake)
+    job_why = f"{why} job (as the model's role)"
+    accesses += _serving(package, job_why, lake)
+    source = args["TransformInput"]["DataSource"]["S3DataSource"]
+    accesses += _s3_read(
+        ev.value(source["S3Uri"]), f"{job_why}: input", lake, prefix=source["S3DataType"] == "S3Prefix"
+    )
+    output = args["TransformOutput"]
+    key = ev.value(output.get("KmsKeyId"))
+    accesses += _s3_write(
+        ev.value(output["S3OutputPath"]), f"{job_why}: predictions", lake, key, "scoring.csv.out"
+    )
+    if key:
+        accesses.append(Access("kms:Encrypt", key, f"{job_why}: output key"))
+    accesses += _volume_key(
+        ev.value(args["TransformResources"].get("VolumeKmsKeyId")), f"{job_why}: volume key"
+    )
+    accesses += _logs(JOB_KINDS["Transform"][2], job_name(step["Name"]), job_why, lake)
+    accesses.append(
+        Access(
+            "cloudwatch:PutMetricData",
+            "*",
+            f"{job_why}: instance metrics",
+            {"cloudwatch:namespace": "/aws/sagemaker/TransformJobs"},
+        )
+    )
+    return accesses
 
 
 def _training_job(
@@ -406,12 +535,15 @@ def derive_accesses(
     lake: Lake,
     parameters: Mapping[str, Any] | None = None,
     step_extras: Mapping[str, Any] | None = None,
+    model_packages: Mapping[str, ModelPackage] | None = None,
 ) -> list[Access]:
     """Every call SageMaker makes with the role when it runs ``definition`` (every step, every branch).
 
     ``step_extras`` maps a step name to a function ``(step, evaluator) -> list[Access]`` for the calls a
     step's own code makes with the role (e.g. a script that writes to the Feature Store).
+    ``model_packages`` maps a package ARN to what it serves, for the Model and Transform steps.
     """
+    packages = model_packages or {}
     ev = PipelineEvaluator(definition, parameters)
     accesses: list[Access] = []
     for step in iter_steps(definition):
@@ -468,6 +600,10 @@ def derive_accesses(
                 Access("sagemaker:CreateModelPackage", package_arn, why),
                 Access("sagemaker:AddTags", package_arn, why),
             ]
+        elif kind == "Model":
+            accesses += _model_step(step, ev, lake, packages, why)
+        elif kind == "Transform":
+            accesses += _transform_step(step, ev, lake, packages, role_arn, why)
         elif kind in ("Condition", "Fail"):
             pass
         else:
@@ -475,6 +611,28 @@ def derive_accesses(
         if step_extras and name in step_extras:
             accesses += step_extras[name](step, ev)
     return accesses
+
+
+def registered_packages(
+    definition: Mapping[str, Any], lake: Lake, parameters: Mapping[str, Any] | None = None
+) -> dict[str, ModelPackage]:
+    """What the packages a pipeline's RegisterModel steps create serve, by package ARN (version 1 of the
+    group, one entry per step; steps of one group with different contents raise)."""
+    ev = PipelineEvaluator(definition, parameters)
+    packages: dict[str, ModelPackage] = {}
+    for step in iter_steps(definition):
+        if step["Type"] != "RegisterModel":
+            continue
+        args = step["Arguments"]
+        (container,) = args["InferenceSpecification"]["Containers"]
+        arn = lake.sagemaker_arn(f"model-package/{ev.value(args['ModelPackageGroupName'])}/1")
+        package = ModelPackage(
+            image=ev.value(container["Image"]), model_data_url=ev.value(container["ModelDataUrl"])
+        )
+        packages.setdefault(arn, package)
+        if packages[arn].image != package.image:
+            raise EvaluationError(f"{arn}: RegisterModel steps register different images")
+    return packages
 
 
 # --------------------------------------------------------------------------------------------------
@@ -603,3 +761,318 @@ def run_simulator(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def denied(decisions: Sequence[Decision]) -> list[str]:
     """Human-readable lines for every access that is not allowed."""
     return [f"{d.detail}: {d.access}" for d in decisions if not d.allowed]
+
+
+# --------------------------------------------------------------------------------------------------
+# Serving: what SageMaker hosting does with a model's execution role
+# --------------------------------------------------------------------------------------------------
+
+#: Where SageMaker hosting writes an endpoint's container logs (one group per endpoint, named after it)
+#: and the namespace of its instance metrics (CPU, memory, disk).
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+ENDPOINT_METRICS_NAMESPACE = "/aws/sagemaker/Endpoints"
+#: A hosting instance's id: a variant's log stream is ``<variant>/<instance id>``.
+HOSTING_INSTANCE = "i-0123456789abcdef0"
+#: The hour folder and file name of one data-capture file (``.../<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl``).
+CAPTURE_HOUR = "2025/01/31/23"
+CAPTURE_FILE = "59-59-999-0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b.jsonl"
+#: The suffix CloudFormation adds to a logical id when it generates an endpoint's name.
+GENERATED_NAME_SUFFIX = "a1B2c3D4e5F6"
+
+
+@dataclass(frozen=True)
+class HostedVariant:
+    """One production variant: the package its model serves, and the role SageMaker hosts it with."""
+
+    name: str
+    model_package_arn: str
+    execution_role_arn: str
+
+
+@dataclass(frozen=True)
+class HostedEndpoint:
+    """An endpoint as a (rendered) template declares it: what decides the calls hosting makes with the role.
+
+    ``name`` is the name CloudFormation generates (a placeholder shaped like one); ``capture_uri`` and
+    ``capture_key`` come from the config's ``DataCaptureConfig``, ``volume_key`` from its ``KmsKeyId``,
+    ``rollback_alarms`` (names) from the endpoint's ``AutoRollbackConfiguration``.
+    """
+
+    logical_id: str
+    name: str
+    variants: tuple[HostedVariant, ...]
+    capture_uri: str | None
+    capture_key: str | None
+    volume_key: str | None
+    rollback_alarms: tuple[str, ...]
+
+
+def _referenced(
+    template: Mapping[str, Any], value: Any, attribute: str, kind: str, what: str
+) -> dict[str, Any]:
+    """The resource of type ``kind`` that ``value`` (``Fn::GetAtt [lid, attribute]``) names."""
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    if not (isinstance(target, list) and len(target) == 2 and target[1] == attribute):
+        raise EvaluationError(
+            f"{what}: got {value!r}; allowed: Fn::GetAtt [<{kind} in the template>, {attribute}]"
+        )
+    resource = template["Resources"].get(target[0])
+    if resource is None or resource["Type"] != kind:
+        raise EvaluationError(f"{what}: {target[0]!r} is not an {kind} of the template")
+    return dict(resource)
+
+
+def _hosted_variant(
+    template: Mapping[str, Any], variant: Mapping[str, Any], imports: Mapping[str, Any], where: str
+) -> HostedVariant:
+    model = _referenced(
+        template, variant["ModelName"], "ModelName", "AWS::SageMaker::Model", f"{where}.ModelName"
+    )["Properties"]
+    containers = model.get("Containers") or [model.get("PrimaryContainer", {})]
+    if len(containers) != 1 or "ModelPackageName" not in containers[0]:
+        raise EvaluationError(
+            f"{where}: a model without exactly one ModelPackageName container is not modelled"
+        )
+    return HostedVariant(
+        name=variant["VariantName"],
+        model_package_arn=str(render_template_value(template, containers[0]["ModelPackageName"], imports)),
+        execution_role_arn=str(render_template_value(template, model["ExecutionRoleArn"], imports)),
+    )
+
+
+def _rendered(template: Mapping[str, Any], value: Any, imports: Mapping[str, Any]) -> str | None:
+    return None if value is None else str(render_template_value(template, value, imports))
+
+
+def hosted_endpoints(template: Mapping[str, Any], imports: Mapping[str, Any]) -> list[HostedEndpoint]:
+    """Every ``AWS::SageMaker::Endpoint`` of ``template`` with its config and models, rendered.
+
+    The config and models must be resources of the same template (``Fn::GetAtt``); ``imports`` resolves
+    ``Fn::ImportValue`` (the lake's bucket and key from the data stack, :func:`template_exports`).
+    """
+    endpoints = []
+    for lid, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::SageMaker::Endpoint":
+            continue
+        props = resource["Properties"]
+        config = _referenced(
+            template,
+            props["EndpointConfigName"],
+            "EndpointConfigName",
+            "AWS::SageMaker::EndpointConfig",
+            f"{lid}.EndpointConfigName",
+        )["Properties"]
+        capture = config.get("DataCaptureConfig") or {}
+        capturing = capture.get("EnableCapture", True) and "DestinationS3Uri" in capture
+        alarms = (props.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+        endpoints.append(
+            HostedEndpoint(
+                logical_id=lid,
+                name=f"{lid}-{GENERATED_NAME_SUFFIX}",
+                variants=tuple(
+                    _hosted_variant(template, v, imports, f"{lid} variant {i}")
+                    for i, v in enumerate(config["ProductionVariants"])
+                ),
+                capture_uri=_rendered(template, capture["DestinationS3Uri"], imports) if capturing else None,
+                capture_key=_rendered(template, capture.get("KmsKeyId"), imports) if capturing else None,
+                volume_key=_rendered(template, config.get("KmsKeyId"), imports),
+                rollback_alarms=tuple(str(render_template_value(template, a["AlarmName"])) for a in alarms),
+            )
+        )
+    return endpoints
+
+
+def package_group(package_arn: str) -> str:
+    """The model package group of a versioned package ARN (``.../model-package/<group>/<version>``)."""
+    match = re.fullmatch(r"arn:aws[a-z-]*:sagemaker:[^:]+:\d{12}:model-package/([^/]+)/\d+", package_arn)
+    if match is None:
+        raise EvaluationError(f"not a versioned model package ARN: {package_arn!r}")
+    return match.group(1)
+
+
+def served_packages(
+    registered: Mapping[str, ModelPackage], served_arns: Sequence[str]
+) -> dict[str, ModelPackage]:
+    """What each served package version holds: what a pipeline registers into its group (any version).
+
+    ``registered`` is :func:`registered_packages` of one pipeline. A served ARN of a group that the
+    pipeline does not register into raises: nothing says what it serves.
+    """
+    by_group = {package_group(arn): package for arn, package in registered.items()}
+    packages = {}
+    for arn in served_arns:
+        group = package_group(arn)
+        if group not in by_group:
+            raise EvaluationError(
+                f"model package {arn!r}: group {group!r} is not one the pipeline registers into "
+                f"({sorted(by_group)})"
+            )
+        packages[arn] = by_group[group]
+    return packages
+
+
+def endpoint_accesses(
+    endpoint: HostedEndpoint, *, lake: Lake, model_packages: Mapping[str, ModelPackage]
+) -> list[Access]:
+    """Every call SageMaker hosting makes with the models' execution role(s) to run ``endpoint``.
+
+    Per variant: pull the package's image (``ecr:GetAuthorizationToken`` and the layer pulls on its
+    repository), get and decrypt its artifact (CreateModel checks this too), write the container's logs to
+    ``/aws/sagemaker/Endpoints/<endpoint>`` (stream ``<variant>/<instance id>``) and its instance metrics to
+    the ``/aws/sagemaker/Endpoints`` namespace, and write data capture as SSE-KMS objects
+    ``<destination>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl`` with the capture key (a data
+    key through S3, plus ``kms:Encrypt``, which SageMaker's docs ask of the role for its output keys).
+    Per endpoint: a grant on the instance volumes' key (``KmsKeyId``) for the instances, and
+    ``cloudwatch:DescribeAlarms`` on each auto-rollback alarm, which deployment guardrails poll with the
+    role. Not modelled: anything the container itself calls (it runs network-isolated, without credentials).
+    """
+    accesses: list[Access] = []
+    group_arn = (
+        f"arn:aws:logs:{lake.region}:{lake.account}:log-group:{ENDPOINT_LOG_GROUP_PREFIX}{endpoint.name}"
+    )
+    for variant in endpoint.variants:
+        if variant.model_package_arn not in model_packages:
+            raise EvaluationError(
+                f"model package {variant.model_package_arn!r}: pass what it serves (model_packages); "
+                f"known: {sorted(model_packages)}"
+            )
+        why = f"endpoint {endpoint.name!r} variant {variant.name!r} (role {variant.execution_role_arn})"
+        accesses += _serving(model_packages[variant.model_package_arn], why, lake)
+        stream_arn = f"{group_arn}:log-stream:{variant.name}/{HOSTING_INSTANCE}"
+        accesses += [
+            Access("logs:CreateLogGroup", group_arn, f"{why}: container logs"),
+            Access("logs:DescribeLogStreams", group_arn, f"{why}: container logs"),
+            Access("logs:CreateLogStream", stream_arn, f"{why}: container logs"),
+            Access("logs:PutLogEvents", stream_arn, f"{why}: container logs"),
+            Access(
+                "cloudwatch:PutMetricData",
+                "*",
+                f"{why}: instance metrics",
+                {"cloudwatch:namespace": ENDPOINT_METRICS_NAMESPACE},
+            ),
+        ]
+        if endpoint.capture_uri:
+            folder = f"{endpoint.capture_uri.rstrip('/')}/{endpoint.name}/{variant.name}/{CAPTURE_HOUR}/"
+            accesses += _s3_write(folder, f"{why}: data capture", lake, endpoint.capture_key, CAPTURE_FILE)
+            key = endpoint.capture_key or (lake.key_arn if split_s3(folder)[0] == lake.bucket else None)
+            if key:
+                accesses.append(Access("kms:Encrypt", key, f"{why}: data capture key"))
+    why = f"endpoint {endpoint.name!r}"
+    accesses += _volume_key(endpoint.volume_key, f"{why}: instance volume key (KmsKeyId)")
+    accesses += [
+        Access(
+            "cloudwatch:DescribeAlarms",
+            f"arn:aws:cloudwatch:{lake.region}:{lake.account}:alarm:{name}",
+            f"{why}: auto-rollback alarm watched during blue/green deployments",
+        )
+        for name in endpoint.rollback_alarms
+    ]
+    return accesses
+
+
+def assume_role_access(role_arn: str, service: str = SAGEMAKER) -> Access:
+    """``service`` assuming ``role_arn`` (evaluate with ``principal=service`` against the trust policy).
+
+    The request carries ``aws:SourceAccount`` (the role's account), as AWS services send it, so a trust
+    policy with a confused-deputy condition on it still allows the service.
+    """
+    return Access(
+        "sts:AssumeRole",
+        role_arn,
+        f"{service} assumes the role",
+        {"aws:SourceAccount": role_arn.split(":")[4]},
+    )
+
+
+def trust_policy(template: Mapping[str, Any], role_logical_id: str) -> dict[str, Any]:
+    """A role's rendered trust policy (``AssumeRolePolicyDocument``)."""
+    role = template["Resources"][role_logical_id]
+    return dict(render_template_value(template, role["Properties"]["AssumeRolePolicyDocument"]))
+
+
+def without_statements(
+    policies: Sequence[Mapping[str, Any]], drop: Callable[[Mapping[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """``policies`` (as :func:`role_policies` returns them) without every statement ``drop`` selects."""
+    return [
+        {**p, "policy": {**p["policy"], "Statement": [s for s in p["policy"]["Statement"] if not drop(s)]}}
+        for p in policies
+    ]
+
+
+def statement_resources(statement: Mapping[str, Any]) -> list[str]:
+    resource = statement.get("Resource", [])
+    return list(resource) if isinstance(resource, list) else [resource]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The inputs of one :func:`evaluate` call, for :func:`evaluate_together`.
+
+    ``principal`` may be a service principal (``sagemaker.amazonaws.com``) for trust-policy checks: then
+    ``identity_policies`` is empty, ``resource_policies`` maps the role ARN to its trust policy, and the
+    request carries no ``aws:PrincipalAccount``.
+    """
+
+    accesses: Sequence[Access]
+    principal: str
+    identity_policies: Sequence[Mapping[str, Any]] = ()
+    resource_policies: Mapping[str, dict[str, Any]] | None = None
+
+
+def _unique(accesses: Sequence[Access]) -> list[Access]:
+    seen: dict[tuple[Any, ...], Access] = {}
+    for access in accesses:
+        key = (access.action, access.resource, tuple(sorted(access.context.items())), access.identity_only)
+        seen.setdefault(key, access)
+    return list(seen.values())
+
+
+def _case(access: Access, evaluation: Evaluation) -> dict[str, Any]:
+    """The simulator request of ``access`` (what :func:`evaluate` builds, service principals allowed)."""
+    principal = evaluation.principal
+    principal_account = principal.split(":")[4] if principal.startswith("arn:") else None
+    account_match = re.match(r"arn:aws[a-z-]*:[^:]*:[^:]*:(\d{12}):", access.resource)
+    account = account_match.group(1) if account_match else principal_account
+    if account is None:
+        raise EvaluationError(f"{access}: the resource names no account and the principal {principal!r} none")
+    context = {"aws:SecureTransport": "true"}  # SageMaker calls S3 over TLS
+    if principal_account:
+        context["aws:PrincipalAccount"] = principal_account
+    context.update(access.context)
+    return {
+        "identityPolicies": list(evaluation.identity_policies),
+        "resourcePolicy": None
+        if access.identity_only
+        else _resource_policy_for(access.resource, evaluation.resource_policies or {}),
+        "request": {
+            "principal": principal,
+            "action": access.action,
+            "resource": {"resource": access.resource, "accountId": account},
+            "contextVariables": context,
+        },
+    }
+
+
+def evaluate_together(evaluations: Sequence[Evaluation]) -> list[list[Decision]]:
+    """:func:`evaluate` for several principals or policy sets at once, in one simulator (Node) run.
+
+    Returns one list of decisions per evaluation (each access once, in first-seen order, as
+    :func:`evaluate` does): a test that checks the real policies, policies with a grant removed and the
+    trust policy pays for one process start.
+    """
+    batches = [(evaluation, _unique(evaluation.accesses)) for evaluation in evaluations]
+    results = run_simulator([_case(a, evaluation) for evaluation, unique in batches for a in unique])
+    decisions: list[list[Decision]] = []
+    position = 0
+    for _, unique in batches:
+        batch = []
+        for access, result in zip(unique, results[position : position + len(unique)], strict=True):
+            if result["errors"]:
+                batch.append(Decision(access, False, f"invalid request: {json.dumps(result['errors'])}"))
+                continue
+            verdict = result["identity"] if access.identity_only else result["overall"]
+            batch.append(Decision(access, verdict == "Allowed", str(verdict)))
+        decisions.append(batch)
+        position += len(unique)
+    return decisions

@@ -33,8 +33,10 @@ Limitations (by design, documented so nobody over-trusts a green test):
   a default) become :class:`PipelineRuntimeValue` placeholders: they are shaped to satisfy common
   patterns, are exempt from enum checks and from type checks of non-string scalars.
 * Parameters are checked with their ``DefaultValue``; values passed when starting an execution are not.
-* Step property paths after ``Steps.<name>.`` are not checked against the Describe* response shapes,
-  except that ``ProcessingOutputConfig.Outputs['<name>']`` must name an output of a Processing step.
+* Step property paths after ``Steps.<name>.`` are checked against the step type's Describe* response
+  shape (:func:`property_path_problem`: member names, list and map indexes), and
+  ``ProcessingOutputConfig.Outputs['<name>']`` must name an output of a Processing step; the value a
+  property takes at run time is a placeholder.
 * Service-model patterns are Java regular expressions; :func:`java_regex_to_python` translates the
   constructs Python's ``re`` lacks (``\\p{...}`` classes, surrogate pairs, quantified anchors ...).
   A pattern it cannot translate is skipped with a :class:`UserWarning` and recorded in
@@ -495,6 +497,58 @@ _CONDITION_TYPES = frozenset(
 _STEP_REFERENCE = re.compile(r"Steps\.([^.\[]+)(.*)")
 _OUTPUT_REFERENCE = re.compile(r"\.ProcessingOutputConfig\.Outputs\['([^']*)'\]")
 
+# Step type -> the Describe* response shape whose members ``Steps.<name>.<path>`` reads (SageMaker
+# Pipelines' step properties, as the SDK's ``Properties(shape_name=...)`` declares them).
+STEP_PROPERTY_SHAPES: dict[str, str] = {
+    "Processing": "DescribeProcessingJobResponse",
+    "Training": "DescribeTrainingJobResponse",
+    "Tuning": "DescribeHyperParameterTuningJobResponse",
+    "Transform": "DescribeTransformJobResponse",
+    "Model": "DescribeModelOutput",
+    "CreateModel": "DescribeModelOutput",
+    "RegisterModel": "DescribeModelPackageOutput",
+}
+_PROPERTY_SEGMENT = re.compile(r"\.([A-Za-z0-9_]+)((?:\[(?:'[^']*'|\d+)\])*)")
+_PROPERTY_INDEX = re.compile(r"\[(?:'[^']*'|\d+)\]")
+
+
+def property_path_problem(step_type: Any, path: str) -> str | None:
+    """Why ``path`` (``.A.B['x'].C[0]``, after ``Steps.<name>``) is no property of a ``step_type`` step.
+
+    Walks the step type's Describe* response shape (:data:`STEP_PROPERTY_SHAPES`): each name must be a
+    member of the structure it reads, each ``[...]`` must index a list (by position or, as SageMaker
+    Pipelines allows for named items, by name) or a map. Step types without a Describe shape are not
+    checked (None).
+    """
+    shape_name = STEP_PROPERTY_SHAPES.get(step_type) if isinstance(step_type, str) else None
+    if shape_name is None:
+        return None
+    shape: Shape = _sagemaker_model().shape_for(shape_name)
+    walked, position = "", 0
+    while position < len(path):
+        match = _PROPERTY_SEGMENT.match(path, position)
+        if match is None:
+            return f"malformed property path {path!r} at {path[position:]!r}"
+        name, indexes = match.groups()
+        members = getattr(shape, "members", None)
+        if not members or name not in members:
+            known = ", ".join(sorted(members)) if members else "none"
+            close = difflib.get_close_matches(name, list(members or ()), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"{shape_name}{walked} has no member {name!r}{hint} (members: {known})"
+        shape = members[name]
+        walked += f".{name}"
+        for index in _PROPERTY_INDEX.findall(indexes):
+            if shape.type_name == "list":
+                shape = shape.member
+            elif shape.type_name == "map":
+                shape = shape.value
+            else:
+                return f"{shape_name}{walked} is a {shape.type_name}, not a list or map: cannot index {index}"
+            walked += index
+        position = match.end()
+    return None
+
 
 class PipelineRuntimeValue(str):
     """A placeholder for a value known only when the pipeline runs (step property, execution variable ...).
@@ -621,27 +675,34 @@ class _ExpressionResolver:
                 return placeholder
             return PipelineRuntimeValue(_EXPERIMENT_VARIABLES[name], expression)
         if root == "Steps":
-            match = _STEP_REFERENCE.fullmatch(reference)
-            if match is None or not match.group(2):
-                self.problem(path, f"malformed step property reference {reference!r}")
-                return placeholder
-            step_name, rest = match.groups()
-            step = self.steps.get(step_name)
-            if step is None:
-                self.problem(path, f"reference {reference!r} to step {step_name!r} that does not exist")
-                return placeholder
-            output = _OUTPUT_REFERENCE.match(rest)
-            if output is not None and step.get("Type") == "Processing":
-                outputs = _processing_output_names(step)
-                if output.group(1) not in outputs:
-                    self.problem(
-                        path,
-                        f"reference {reference!r}: step {step_name!r} has no processing output "
-                        f"{output.group(1)!r} (outputs: {sorted(outputs)})",
-                    )
-            return _step_property_placeholder(step_name, rest, expression)
+            return self.step_reference(reference, path, expression)
         self.problem(path, f"unknown reference {reference!r} (expected Parameters., Steps. or Execution.)")
         return placeholder
+
+    def step_reference(self, reference: str, path: str, expression: Any) -> Any:
+        """``Steps.<name>.<property path>``: the step exists, the path is one of its properties."""
+        match = _STEP_REFERENCE.fullmatch(reference)
+        if match is None or not match.group(2):
+            self.problem(path, f"malformed step property reference {reference!r}")
+            return PipelineRuntimeValue("placeholder", expression)
+        step_name, rest = match.groups()
+        step = self.steps.get(step_name)
+        if step is None:
+            self.problem(path, f"reference {reference!r} to step {step_name!r} that does not exist")
+            return PipelineRuntimeValue("placeholder", expression)
+        path_problem = property_path_problem(step.get("Type"), rest)
+        if path_problem is not None:
+            self.problem(path, f"reference {reference!r}: {path_problem}")
+        output = _OUTPUT_REFERENCE.match(rest)
+        if output is not None and step.get("Type") == "Processing":
+            outputs = _processing_output_names(step)
+            if output.group(1) not in outputs:
+                self.problem(
+                    path,
+                    f"reference {reference!r}: step {step_name!r} has no processing output "
+                    f"{output.group(1)!r} (outputs: {sorted(outputs)})",
+                )
+        return _step_property_placeholder(step_name, rest, expression)
 
     def std_join(self, arg: Any, path: str, expression: Any) -> Any:
         join_path = _join_path(path, "Std:Join")

@@ -29,7 +29,7 @@ from tests.conftest import STAGES, SynthesizedStage, cli_context
 from tests.support.training_pipelines import definitions, steps
 from tests.training_code.training_helpers import CODE_DIR, ROOT
 
-SYNTH_MODULES = ("contract", "metrics", "ingest_features")
+SYNTH_MODULES = ("contract", "metrics", "ingest_features", "monitoring_contract")
 
 
 def _imports(path: Path) -> set[str]:
@@ -206,7 +206,7 @@ def test_no_runtime_module_hard_codes_a_container_path_or_a_shared_file_name() -
 def test_the_serving_files_are_the_entry_point_and_its_transitive_sibling_imports(tmp_path: Path) -> None:
     files = train.serving_files()
     assert files[0] == contract.SERVING_ENTRY_POINT
-    assert set(files) == {"inference.py", "common.py", "contract.py", "features.py", "model.py"}
+    assert set(files) == {"inference.py", "common.py", "contract.py", "features.py", "model.py", "payload.py"}
     # Only those files, in a folder of their own, import (as in the inference container's code dir).
     for name in files:
         shutil.copyfile(CODE_DIR / name, tmp_path / name)

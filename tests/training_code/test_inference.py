@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import inference
+import numpy as np
+import payload
 import pytest
 
 from tests.training_code.training_helpers import Processed, TrainRun, subprocess_env
@@ -61,17 +63,20 @@ def test_model_ships_its_serving_code_and_scores_raw_rows(
 ) -> None:
     code = reference_run.model_dir / "code"
     assert sorted(p.name for p in code.iterdir()) == [
-        "common.py", "contract.py", "features.py", "inference.py", "model.py"
+        "common.py", "contract.py", "features.py", "inference.py", "model.py", "payload.py"
     ]  # fmt: skip
     header, rows = baseline_rows(breast_cancer, 5)
     as_csv = "\n".join(",".join(r) for r in rows)
     as_objects = json.dumps({"instances": [dict(zip(header, r, strict=True)) for r in rows]})
     out = serve(reference_run.model_dir, [("text/csv", as_csv), ("application/json", as_objects)])
-    by_csv, by_json = (r["body"]["predictions"] for r in out["results"])
-    assert by_csv == by_json and len(by_csv) == 5
-    for prediction in by_csv:
-        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-        assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
+    by_csv, by_json = (r["body"] for r in out["results"])
+    assert by_csv == by_json and len(by_csv["predictions"]) == 5
+    classes = by_csv["classes"]
+    for prediction in by_csv["predictions"]:
+        probabilities = prediction["probabilities"]  # a list in class-index order
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-6)
+        assert prediction["class_index"] == probabilities.index(max(probabilities))
+        assert prediction["label"] == classes[prediction["class_index"]]
     assert out["modules"] == []  # only the shipped modules were needed
 
 
@@ -233,7 +238,7 @@ def test_input_fn_refuses_with_a_status_and_a_reason(
 
 def test_limits_are_checked_before_the_parsing_work(monkeypatch: pytest.MonkeyPatch) -> None:
     # over 6 MB of invalid JSON: refused by size (413), never parsed
-    monkeypatch.setattr(inference.json, "loads", lambda *_: pytest.fail("parsed an oversized body"))
+    monkeypatch.setattr(payload.json, "loads", lambda *_: pytest.fail("parsed an oversized body"))
     with pytest.raises(inference.BadRequest) as raised:
         inference.input_fn(b"{" * (6 * 1024 * 1024 + 1), "application/json")
     assert raised.value.status_code == 413
@@ -248,9 +253,18 @@ def test_limits_are_checked_before_the_parsing_work(monkeypatch: pytest.MonkeyPa
         inference.input_fn(body, "application/json")
 
 
-def test_output_fn_accepts_json_among_several_accept_types() -> None:
+def test_output_fn_negotiates_json_or_csv() -> None:
+    predictions = inference.Predictions(np.array([[0.25, 0.75], [0.5, 0.5]], dtype=np.float32), ["a", "b"])
     for accept in ("application/json", "*/*", "text/html, application/json;q=0.9", None, "application/*"):
-        assert inference.output_fn([], accept)[1] == "application/json", accept
+        body, content_type = inference.output_fn(predictions, accept)
+        assert content_type == "application/json", accept
+        assert json.loads(body)["predictions"][0] == {
+            "label": "b",
+            "class_index": 1,
+            "probabilities": [0.25, 0.75],
+        }
+    for accept in ("text/csv", "text/*", "application/json;q=0.5, text/csv"):
+        assert inference.output_fn(predictions, accept) == ("b,0.25,0.75\na,0.5,0.5\n", "text/csv"), accept
     with pytest.raises(inference.BadRequest) as raised:
-        inference.output_fn([], "text/csv")
+        inference.output_fn(predictions, "text/html")
     assert raised.value.status_code == 406

@@ -56,7 +56,7 @@ def test_local_run_breast_cancer_end_to_end(tmp_path: Path) -> None:
     with tarfile.open(ml / "processing" / "model" / "model.tar.gz") as tar:
         assert sorted(tar.getnames()) == [
             "code", "code/common.py", "code/contract.py", "code/features.py", "code/inference.py",
-            "code/model.py",
+            "code/model.py", "code/payload.py",
             "model.onnx", "model.pt", "preprocessing.json",
         ]  # fmt: skip
     assert any(p.name.startswith("checkpoint-rank00000-") for p in (ml / "checkpoints").iterdir())

@@ -21,6 +21,8 @@ from tests.training_code.training_helpers import CODE_DIR, Processed
 
 OUTPUT_FILES = [
     "baseline/baseline.csv",
+    "scoring/scoring.csv",
+    "scoring_labels/scoring_labels.csv",
     "test/test.csv",
     "train/preprocessing.json",
     "train/train.csv",
@@ -119,6 +121,65 @@ def test_baseline_is_the_raw_train_split_and_the_shipped_transform_reproduces_tr
     transform = FeatureTransform.from_dict(spec["transform"])
     expected = np.loadtxt(breast_cancer.train / "train.csv", delimiter=",")[:, 1:]
     np.testing.assert_array_equal(transform.transform(baseline_rows), expected)
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "wine", "digits"])
+def test_scoring_file_is_the_raw_test_split_with_its_labels_line_by_line(
+    dataset: str, request: pytest.FixtureRequest
+) -> None:
+    """scoring.csv is what the endpoint and batch transform receive: raw cells, no header, no label."""
+    data: Processed = request.getfixturevalue(dataset)
+    spec = json.loads((data.train / "preprocessing.json").read_text())
+    text = (data.output / "scoring" / "scoring.csv").read_text()
+    lines = text.split("\n")
+    assert lines[-1] == "" and "" not in lines[:-1] and "\r" not in text  # one record per line, no blank
+    rows = read_csv(data.output / "scoring" / "scoring.csv")
+    assert len(rows) == len(lines) - 1 == spec["split"]["rows"]["test"]
+    names = [c["name"] for c in spec["input_columns"]]
+    assert all(len(row) == len(names) for row in rows)  # no label column
+    assert rows[0] != names  # no header
+    # Each record is a raw row of the dataset (label dropped), cell for cell: untransformed.
+    raw = read_csv(data.raw / "data.csv")
+    label_at = raw[0].index(spec["label"]["name"])
+    raw_label = {tuple(r[:label_at] + r[label_at + 1 :]): r[label_at] for r in raw[1:]}
+    assert all(tuple(row) in raw_label for row in rows)
+    # Line i is line i of test.csv: the shipped transform turns the records into its features...
+    test = np.loadtxt(data.output / "test" / "test.csv", delimiter=",", ndmin=2)
+    transform = FeatureTransform.from_dict(spec["transform"])
+    np.testing.assert_array_equal(transform.transform(rows), test[:, 1:])
+    # ... and scoring_labels.csv holds its label, as the raw data spells it.
+    labels = (data.output / "scoring_labels" / "scoring_labels.csv").read_text().splitlines()
+    classes = spec["label"]["classes"]
+    assert labels == [classes[int(i)] for i in test[:, 0]]
+    if len(set(raw_label)) == len(raw) - 1:  # rows unique: each label checked against its own raw row
+        assert labels == [raw_label[tuple(row)] for row in rows]
+
+
+def _categories(directory: Path, colours: list[str]) -> Path:
+    """90 rows: x (float), c (category, one of ``colours``), y (label)."""
+    rows = [[repr(1.5 + i), colours[i % len(colours)], "ab"[i % 2]] for i in range(90)]
+    columns = [{"name": "x", "type": "float"}, {"name": "c", "type": "category"}, COLUMNS[2]]
+    manifest = {"dataset": "d", "version": "1", "files": ["data.csv"], "label": "y", "columns": columns}
+    return write_dataset(directory, ["x", "c", "y"], rows, manifest)
+
+
+def test_scoring_cells_with_commas_and_quotes_are_quoted_only_where_csv_needs_it(tmp_path: Path) -> None:
+    colours = ["red, dark", 'say "blue"', "green"]
+    ratios = ("--train_ratio", "0.5", "--validation_ratio", "0.2", "--test_ratio", "0.3")
+    run(_categories(tmp_path / "in", colours), tmp_path / "out", *ratios)
+    text = (tmp_path / "out" / "scoring" / "scoring.csv").read_text()
+    rows = read_csv(tmp_path / "out" / "scoring" / "scoring.csv")
+    assert len(text.splitlines()) == len(rows)  # quoting never spans lines
+    assert {row[1] for row in rows} == set(colours) and all(len(row) == 2 for row in rows)
+    assert '"red, dark"' in text and '"say ""blue"""' in text
+    assert any(line.endswith(",green") for line in text.splitlines())  # unquoted where not needed
+
+
+def test_a_line_break_inside_a_feature_cell_fails_naming_the_column(tmp_path: Path) -> None:
+    source = _categories(tmp_path / "in", ["red", "dark\nred"])
+    with pytest.raises(UsageError, match=r"column 'c' holds a line break \('dark\\nred'\)"):
+        preprocess.main(["--input_dir", str(source), "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 def test_same_seed_same_bytes_other_seed_other_split(breast_cancer: Processed, tmp_path: Path) -> None:

@@ -17,11 +17,16 @@ EXECUTION_ID: dict[str, str] = {"Get": "Execution.PipelineExecutionId"}
 
 @dataclass(frozen=True)
 class Parameter:
-    """A pipeline parameter; ``.ref`` is the expression that reads it at run time."""
+    """A pipeline parameter; ``.ref`` is the expression that reads it at run time.
+
+    ``default=None`` declares a parameter without a ``DefaultValue`` (as the SageMaker SDK renders
+    ``default_value=None``): every execution must pass it, so a value that only the person starting the
+    run knows (a model package ARN, the execution whose data to score) is never silently defaulted.
+    """
 
     name: str
     type: ParameterType
-    default: str | int | float | bool
+    default: str | int | float | bool | None
     #: The only values an execution may pass (SageMaker refuses any other when the execution starts).
     enum_values: tuple[str, ...] = ()
 
@@ -32,6 +37,13 @@ class Parameter:
             "Float": (float, int),
             "Boolean": (bool,),
         }
+        if self.default is None:
+            if self.enum_values:
+                raise ValueError(
+                    f"parameter {self.name}: got no default with enum values {list(self.enum_values)}; "
+                    "allowed: enum values only with a default among them"
+                )
+            return
         ok = isinstance(self.default, expected[self.type])
         if self.type in ("Integer", "Float") and isinstance(self.default, bool):
             ok = False
@@ -46,11 +58,18 @@ class Parameter:
             )
 
     @property
+    def required(self) -> bool:
+        """True if every execution must pass a value (no default)."""
+        return self.default is None
+
+    @property
     def ref(self) -> dict[str, str]:
         return param(self.name)
 
     def to_json(self) -> dict[str, Json]:
-        spec: dict[str, Json] = {"Name": self.name, "Type": self.type, "DefaultValue": self.default}
+        spec: dict[str, Json] = {"Name": self.name, "Type": self.type}
+        if self.default is not None:
+            spec["DefaultValue"] = self.default
         if self.enum_values:
             spec["EnumValues"] = list(self.enum_values)
         return spec

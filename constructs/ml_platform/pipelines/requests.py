@@ -1,10 +1,10 @@
 """Builders of the SageMaker API requests the pipeline steps send (typed: :mod:`.shapes`).
 
 Each builder returns exactly the request of one API (``CreateProcessingJob``, ``CreateTrainingJob``,
-``CreateHyperParameterTuningJob``, ``CreateModelPackage``) without the job name, which SageMaker
-Pipelines fills in. Platform-wide choices live here once: network isolation, inter-container
-encryption, the stage key on outputs (and on volumes where the instance type allows it), the code
-bundle as an input, retry strategies.
+``CreateHyperParameterTuningJob``, ``CreateModelPackage``, ``CreateModel``, ``CreateTransformJob``)
+without the job or model name, which SageMaker Pipelines fills in. Platform-wide choices live here
+once: network isolation, inter-container encryption, the stage key on outputs (and on volumes where the
+instance type allows it), the code bundle as an input, retry strategies.
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ml_platform.instance_types import has_instance_storage
 from ml_platform.pipelines.expressions import Json
 from ml_platform.pipelines.shapes import (
     AlgorithmSpecification,
     AppSpecification,
     Channel,
     CreateHyperParameterTuningJobRequest,
+    CreateModelInput,
     CreateModelPackageInput,
     CreateProcessingJobRequest,
     CreateTrainingJobRequest,
+    CreateTransformJobRequest,
     EarlyStoppingType,
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
     MetricDefinition,
+    ModelPackageContainerDefinition,
     ObjectiveType,
     ParameterRange,
     ParameterRanges,
@@ -35,6 +39,8 @@ from ml_platform.pipelines.shapes import (
     ResourceConfig,
     ScalingType,
     StoppingCondition,
+    Tag,
+    TransformResources,
     TuningStrategy,
 )
 from ml_platform.service_model import members
@@ -64,6 +70,8 @@ class JobEnvironment:
     kms_key_arn: str
     code_uri: str  # s3:// URL of the sourcedir.tar.gz asset
     code_object_key: str  # its object key (file name inside the channel / processing input)
+    #: Tags of every job (cost allocation: SageMaker Pipelines does not copy a pipeline's tags to its jobs).
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def processing_input(name: str, s3_uri: Json, local_path: str) -> ProcessingInput:
@@ -140,6 +148,8 @@ def processing_job(
     }
     if outputs:  # a job that writes nothing to S3 has no output config
         request["ProcessingOutputConfig"] = {"Outputs": list(outputs), "KmsKeyId": env.kms_key_arn}
+    if env.tags:
+        request["Tags"] = tag_list(dict(env.tags))
     return request
 
 
@@ -233,6 +243,8 @@ def training_job(
     }
     if spot.checkpoint_s3_uri is not None:
         request["CheckpointConfig"] = {"S3Uri": spot.checkpoint_s3_uri, "LocalPath": "/opt/ml/checkpoints"}
+    if env.tags:
+        request["Tags"] = tag_list(dict(env.tags))
     return request
 
 
@@ -298,6 +310,8 @@ def tuning_definition(
     algorithm_members = members("HyperParameterAlgorithmSpecification")
     definition: dict[str, Json] = {}
     for key, value in training.items():
+        if key == "Tags":  # on the tuning job itself, which adds them to every trial it launches
+            continue
         target = RENAMED_FOR_TUNING.get(key, key)
         if target not in definition_members:
             raise ValueError(
@@ -344,7 +358,7 @@ def tuning_job(
         }
         (continuous if isinstance(r, ContinuousRange) else integer).append(item)
     ranges: ParameterRanges = {"ContinuousParameterRanges": continuous, "IntegerParameterRanges": integer}
-    return {
+    request: CreateHyperParameterTuningJobRequest = {
         "HyperParameterTuningJobConfig": {
             "Strategy": strategy,
             "HyperParameterTuningJobObjective": {"Type": objective_type, "MetricName": objective_metric},
@@ -357,31 +371,46 @@ def tuning_job(
         },
         "TrainingJobDefinition": tuning_definition(training_request, [r.name for r in tuned]),
     }
+    if "Tags" in training_request:  # "also added to all training jobs that the tuning job launches"
+        request["Tags"] = training_request["Tags"]
+    return request
+
+
+#: What the serving container takes and answers (the registered package declares it; batch transform and
+#: Clarify read text/csv, the endpoint's default answer is application/json).
+CONTENT_TYPES = ("text/csv", "application/json")
+RESPONSE_TYPES = ("application/json", "text/csv")
 
 
 def model_package(
     *,
     model_package_group_name: str,
     description: str,
-    image_uri: str,
+    image_uri: Json,
     model_data_url: Json,
     metrics_s3_uri: Json,
     inference_instance_types: Sequence[str],
     transform_instance_types: Sequence[str],
-    environment: Mapping[str, str],
+    content_types: Sequence[str] = CONTENT_TYPES,
+    response_types: Sequence[str] = RESPONSE_TYPES,
+    environment: Mapping[str, str] | None = None,
     customer_metadata: Mapping[str, Json] | None = None,
 ) -> CreateModelPackageInput:
-    """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its evaluation as model metrics."""
+    """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its evaluation as model metrics.
+
+    ``environment`` is omitted when empty: the platform's serving container needs none.
+    """
+    container: ModelPackageContainerDefinition = {"Image": image_uri, "ModelDataUrl": model_data_url}
+    if environment:
+        container["Environment"] = dict(environment)
     request: CreateModelPackageInput = {
         "ModelPackageGroupName": model_package_group_name,
         "ModelPackageDescription": description,
         "ModelApprovalStatus": "PendingManualApproval",
         "InferenceSpecification": {
-            "Containers": [
-                {"Image": image_uri, "ModelDataUrl": model_data_url, "Environment": dict(environment)}
-            ],
-            "SupportedContentTypes": ["text/csv", "application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
+            "Containers": [container],
+            "SupportedContentTypes": list(content_types),
+            "SupportedResponseMIMETypes": list(response_types),
             "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
             "SupportedTransformInstanceTypes": list(transform_instance_types),
         },
@@ -391,4 +420,149 @@ def model_package(
     }
     if customer_metadata:
         request["CustomerMetadataProperties"] = dict(customer_metadata)
+    return request
+
+
+def tag_list(tags: Mapping[str, str]) -> list[Tag]:
+    """``{"k": "v"}`` as the API's ``[{"Key": "k", "Value": "v"}]``, sorted by key (stable definitions)."""
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def model_from_package(
+    *, model_package: Json, role_arn: Json, tags: Mapping[str, str] | None = None
+) -> CreateModelInput:
+    """A ``CreateModel`` request serving a registered model package, with network isolation.
+
+    The package's inference specification supplies the image and the artifact, so neither is named here
+    (SageMaker reads them with ``DescribeModelPackage`` and checks the role can get the artifact). With
+    network isolation the container can call no AWS API and reach no network: it only serves.
+    """
+    request: CreateModelInput = {
+        "PrimaryContainer": {"ModelPackageName": model_package},
+        "ExecutionRoleArn": role_arn,
+        "EnableNetworkIsolation": True,
+    }
+    if tags:
+        request["Tags"] = tag_list(tags)
+    return request
+
+
+def prefix_uri_problem(what: str, uri: Json) -> str | None:
+    """Why ``uri`` is not a safe ``s3://`` prefix (ending in '/', no empty key segment), or None.
+
+    A literal string is checked as it is; a ``Std:Join`` on '/' is checked on its parts: the last one
+    must be "" (the trailing '/'), no other literal part may be empty or start or end with '/' (each
+    would give '//' in the key, which SageMaker's downloads refuse). A step property (``Get`` of
+    ``Steps.*``) is trusted: it is a prefix a step declared. Anything else (a bare parameter) is refused,
+    since no run-time check can see what a run passes.
+    """
+    if isinstance(uri, str):
+        key = uri.removeprefix("s3://")
+        if not uri.startswith("s3://") or "/" not in key or not uri.endswith("/") or "//" in key:
+            return f"{what}: got {uri!r}; allowed: an s3:// prefix ending in '/' without '//'"
+        return None
+    if isinstance(uri, dict) and set(uri) == {"Get"} and str(uri["Get"]).startswith("Steps."):
+        return None
+    join = uri.get("Std:Join") if isinstance(uri, dict) and set(uri) == {"Std:Join"} else None
+    if not isinstance(join, dict) or join.get("On") != "/" or not join.get("Values"):
+        return f"{what}: got {uri!r}; allowed: an s3:// string or a '/'-join of parts, ending in '/'"
+    values = join["Values"]
+    first = values[0]
+    if values[-1] != "" or len(values) < 3 or not (isinstance(first, str) and first.startswith("s3://")):
+        return f"{what}: got {uri!r}; allowed: a '/'-join from 's3://<bucket>' to a last part '' (the '/')"
+    for part in values[1:-1]:
+        if isinstance(part, str) and (not part or part[0] == "/" or part[-1] == "/"):
+            return (
+                f"{what}: part {part!r} of {uri!r} would put '//' in the key; "
+                "allowed: non-empty parts without '/' at either end"
+            )
+    return None
+
+
+def transform_job(
+    *,
+    model_name: Json,
+    input_uri: Json,
+    output_uri: Json,
+    kms_key_arn: Json,
+    instance_type: Json,
+    instance_count: Json,
+    encrypt_volume: bool | None = None,
+    content_type: str = "text/csv",
+    accept: str = "text/csv",
+    max_payload_mb: int = 6,
+    max_concurrent_transforms: int | None = None,
+    join_input: bool = True,
+    environment: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> CreateTransformJobRequest:
+    """A ``CreateTransformJob`` request scoring every line of the files under ``input_uri``.
+
+    Records are lines (``SplitType`` Line); ``MultiRecord`` packs as many as fit into ``max_payload_mb``
+    per request, and the answers are assembled line by line (``AssembleWith`` Line) into
+    ``<output_uri><input file>.out``, encrypted with the key. With ``join_input`` each output line is the
+    input record followed by the model's answer (``DataProcessing.JoinSource`` Input).
+
+    ``encrypt_volume``: the key on the instance volume. None derives it from a literal ``instance_type``
+    (no key for instance types with local storage, which SageMaker refuses it for); True with such a type
+    is refused here. For an instance type known only at run time (a parameter), pass it explicitly.
+    Both URIs must be prefixes ending in '/' (:func:`prefix_uri_problem`).
+    """
+    for what, uri in (("input_uri", input_uri), ("output_uri", output_uri)):
+        problem = prefix_uri_problem(what, uri)
+        if problem:
+            raise ValueError(problem)
+    if not 1 <= max_payload_mb <= 100:
+        raise ValueError(f"max_payload_mb: got {max_payload_mb}; allowed: 1 to 100 (CreateTransformJob)")
+    if max_concurrent_transforms is not None and not (
+        max_concurrent_transforms >= 1 and max_concurrent_transforms * max_payload_mb <= 100
+    ):
+        raise ValueError(
+            f"max_concurrent_transforms: got {max_concurrent_transforms} with max_payload_mb "
+            f"{max_payload_mb}; allowed: 1 or more, with max_concurrent_transforms x max_payload_mb "
+            "at most 100 (MB)"
+        )
+    local_storage = has_instance_storage(instance_type) if isinstance(instance_type, str) else None
+    if encrypt_volume is None:
+        if local_storage is None:
+            raise ValueError(
+                f"encrypt_volume: got None with instance_type {instance_type!r}; allowed: True or False "
+                "when the instance type is known only at run time"
+            )
+        encrypt_volume = not local_storage
+    elif encrypt_volume and local_storage:
+        raise ValueError(
+            f"encrypt_volume: got True with instance_type {instance_type!r}, which has local instance "
+            "storage; allowed: False (SageMaker refuses VolumeKmsKeyId there; the instance store is "
+            "encrypted by the hardware)"
+        )
+    resources: TransformResources = {"InstanceType": instance_type, "InstanceCount": instance_count}
+    if encrypt_volume:
+        resources["VolumeKmsKeyId"] = kms_key_arn
+    request: CreateTransformJobRequest = {
+        "ModelName": model_name,
+        "MaxPayloadInMB": max_payload_mb,
+        "BatchStrategy": "MultiRecord",
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "ContentType": content_type,
+            "CompressionType": "None",
+            "SplitType": "Line",
+        },
+        "TransformOutput": {
+            "S3OutputPath": output_uri,
+            "Accept": accept,
+            "AssembleWith": "Line",
+            "KmsKeyId": kms_key_arn,
+        },
+        "TransformResources": resources,
+    }
+    if max_concurrent_transforms is not None:
+        request["MaxConcurrentTransforms"] = max_concurrent_transforms
+    if join_input:
+        request["DataProcessing"] = {"JoinSource": "Input"}
+    if environment:
+        request["Environment"] = dict(environment)
+    if tags:
+        request["Tags"] = tag_list(tags)
     return request

@@ -1,8 +1,8 @@
 """The SageMaker API request shapes the platform's pipeline steps send, as TypedDicts.
 
 Each class mirrors the botocore shape of the same name (``SHAPES`` maps it): its keys are members of
-that shape, and ``Required`` marks the members the API requires (except the job names SageMaker
-Pipelines fills in). ``tests/constructs/test_pipeline_shapes.py`` checks both against botocore's
+that shape, and ``Required`` marks the members the API requires (except the job and model names
+SageMaker Pipelines fills in). ``tests/constructs/test_pipeline_shapes.py`` checks both against botocore's
 SageMaker model, so a misspelt or unknown member is a type error and a test failure, not a runtime
 surprise. Values are :data:`Json` because any of them may be a pipeline expression.
 """
@@ -16,8 +16,17 @@ ScalingType = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
 TuningStrategy = Literal["Bayesian", "Random", "Hyperband", "Grid"]
 ObjectiveType = Literal["Maximize", "Minimize"]
 EarlyStoppingType = Literal["Off", "Auto"]
+BatchStrategy = Literal["MultiRecord", "SingleRecord"]
+SplitType = Literal["None", "Line", "RecordIO", "TFRecord"]
+AssemblyType = Literal["None", "Line"]
+JoinSource = Literal["Input", "None"]
 
 # ---- processing ---------------------------------------------------------------------------------
+
+
+class Tag(TypedDict):
+    Key: str
+    Value: str
 
 
 class ProcessingS3Input(TypedDict, total=False):
@@ -87,6 +96,7 @@ class CreateProcessingJobRequest(TypedDict, total=False):
     Environment: dict[str, Json]
     NetworkConfig: NetworkConfig
     RoleArn: Required[str]
+    Tags: list[Tag]
 
 
 # ---- training -----------------------------------------------------------------------------------
@@ -162,6 +172,7 @@ class CreateTrainingJobRequest(TypedDict, total=False):
     EnableManagedSpotTraining: bool
     CheckpointConfig: CheckpointConfig
     RetryStrategy: RetryStrategy
+    Tags: list[Tag]
 
 
 # ---- tuning -------------------------------------------------------------------------------------
@@ -221,13 +232,14 @@ class HyperParameterTuningJobConfig(TypedDict, total=False):
 class CreateHyperParameterTuningJobRequest(TypedDict, total=False):
     HyperParameterTuningJobConfig: Required[HyperParameterTuningJobConfig]
     TrainingJobDefinition: HyperParameterTrainingJobDefinition
+    Tags: list[Tag]
 
 
 # ---- registry -----------------------------------------------------------------------------------
 
 
 class ModelPackageContainerDefinition(TypedDict, total=False):
-    Image: str
+    Image: Json
     ModelDataUrl: Json
     Environment: dict[str, str]
 
@@ -263,6 +275,70 @@ class CreateModelPackageInput(TypedDict, total=False):
     ModelMetrics: ModelMetrics
 
 
+# ---- models and batch transform ------------------------------------------------------------------
+
+
+class ContainerDefinition(TypedDict, total=False):
+    #: A model package (ARN or name): the image and the artifact come from its inference specification.
+    ModelPackageName: Json
+    Environment: dict[str, str]
+
+
+class CreateModelInput(TypedDict, total=False):
+    PrimaryContainer: ContainerDefinition
+    ExecutionRoleArn: Json
+    Tags: list[Tag]
+    EnableNetworkIsolation: bool
+
+
+class TransformS3DataSource(TypedDict):
+    S3DataType: Literal["ManifestFile", "S3Prefix", "AugmentedManifestFile"]
+    S3Uri: Json
+
+
+class TransformDataSource(TypedDict):
+    S3DataSource: TransformS3DataSource
+
+
+class TransformInput(TypedDict, total=False):
+    DataSource: Required[TransformDataSource]
+    ContentType: str
+    CompressionType: Literal["None", "Gzip"]
+    SplitType: SplitType
+
+
+class TransformOutput(TypedDict, total=False):
+    S3OutputPath: Required[Json]
+    Accept: str
+    AssembleWith: AssemblyType
+    KmsKeyId: Json
+
+
+class TransformResources(TypedDict, total=False):
+    InstanceType: Required[Json]
+    InstanceCount: Required[Json]
+    VolumeKmsKeyId: Json
+
+
+class DataProcessing(TypedDict, total=False):
+    InputFilter: str
+    OutputFilter: str
+    JoinSource: JoinSource
+
+
+class CreateTransformJobRequest(TypedDict, total=False):
+    ModelName: Required[Json]
+    MaxConcurrentTransforms: int
+    MaxPayloadInMB: int
+    BatchStrategy: BatchStrategy
+    Environment: dict[str, str]
+    TransformInput: Required[TransformInput]
+    TransformOutput: Required[TransformOutput]
+    TransformResources: Required[TransformResources]
+    DataProcessing: DataProcessing
+    Tags: list[Tag]
+
+
 #: Each TypedDict -> the botocore shape it mirrors (checked by the tests).
 SHAPES: dict[Any, str] = {
     cls: cls.__name__
@@ -274,6 +350,8 @@ SHAPES: dict[Any, str] = {
         HyperParameterAlgorithmSpecification, HyperParameterTrainingJobDefinition, ParameterRange,
         ParameterRanges, HyperParameterTuningJobObjective, ResourceLimits, HyperParameterTuningJobConfig,
         ModelPackageContainerDefinition, InferenceSpecification, MetricsSource, ModelQuality, ModelMetrics,
+        Tag, ContainerDefinition, TransformS3DataSource, TransformDataSource, TransformInput,
+        TransformOutput, TransformResources, DataProcessing,
     )
 }  # fmt: skip
 SHAPES.update(
@@ -283,6 +361,8 @@ SHAPES.update(
         CreateTrainingJobRequest: "CreateTrainingJobRequest",
         CreateHyperParameterTuningJobRequest: "CreateHyperParameterTuningJobRequest",
         CreateModelPackageInput: "CreateModelPackageInput",
+        CreateModelInput: "CreateModelInput",
+        CreateTransformJobRequest: "CreateTransformJobRequest",
         ParameterRange: "ContinuousParameterRange",
     }
 )

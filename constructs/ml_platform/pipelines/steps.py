@@ -13,12 +13,16 @@ from typing import Any, Literal, NotRequired, TypedDict
 from ml_platform.pipelines.expressions import Json
 from ml_platform.pipelines.shapes import (
     CreateHyperParameterTuningJobRequest,
+    CreateModelInput,
     CreateModelPackageInput,
     CreateProcessingJobRequest,
     CreateTrainingJobRequest,
+    CreateTransformJobRequest,
 )
 
-StepType = Literal["Processing", "Training", "Tuning", "RegisterModel", "Condition", "Fail"]
+StepType = Literal[
+    "Processing", "Training", "Tuning", "RegisterModel", "Model", "Transform", "Condition", "Fail"
+]
 
 
 class PropertyFile(TypedDict):
@@ -80,6 +84,23 @@ def tuning_step(name: str, request: CreateHyperParameterTuningJobRequest) -> Ste
 def register_model_step(name: str, request: CreateModelPackageInput) -> Step:
     """A ``RegisterModel`` step: ``CreateModelPackage``."""
     return {"Name": name, "Type": "RegisterModel", "Arguments": request}
+
+
+def model_step(name: str, request: CreateModelInput, *, depends_on: Sequence[str] = ()) -> Step:
+    """A ``Model`` step: ``CreateModel`` (the SDK's ``ModelStep``/``CreateModelStep`` type). SageMaker
+    Pipelines names the model; later steps read it as ``Steps.<name>.ModelName``."""
+    step: Step = {"Name": name, "Type": "Model", "Arguments": request}
+    if depends_on:
+        step["DependsOn"] = list(depends_on)
+    return step
+
+
+def transform_step(name: str, request: CreateTransformJobRequest, *, retry_policies: bool = True) -> Step:
+    """A ``Transform`` step: ``CreateTransformJob`` (retried on capacity and internal errors)."""
+    step: Step = {"Name": name, "Type": "Transform", "Arguments": request}
+    if retry_policies:
+        step["RetryPolicies"] = CAPACITY_RETRY_POLICIES
+    return step
 
 
 def condition_step(
