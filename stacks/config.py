@@ -102,9 +102,9 @@ def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator
     return AfterValidator(check)
 
 
-#: The AWS images the stacks deploy (the pipelines' jobs; the endpoint runs the platform's own image). A
-#: stage's region must have all of them; the table holds more (e.g. Model Monitor's, in fewer regions).
-STAGE_IMAGES = (Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_TRAINING_CPU)
+#: The AWS images the stacks deploy (the pipelines' jobs, incl. the Model Monitor analyzer of the data-quality
+#: baseline; the endpoint runs the platform's own image). A stage's region must have all of them.
+STAGE_IMAGES = (Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_TRAINING_CPU, Image.MODEL_MONITOR_ANALYZER)
 
 
 def _known_image_region(value: str) -> str:

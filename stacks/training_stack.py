@@ -72,9 +72,10 @@ RUNTIME_CONTRACT = RuntimeContract(
     gate_metric_path="",  # per stage: depends on the number of classes (see TrainingStack)
     gate_metric_name=metrics.EVALUATION_GATE_METRIC,
     scoring_output=contract.SCORING,
+    baseline_output=contract.BASELINE,
 )
-#: The framework images the pipelines' jobs run in (models serve with the platform's own ServingImage).
-JOB_IMAGES = STAGE_IMAGES  # the config checks the stage's region has them
+#: The images the pipelines' jobs run (the config checks the stage's region has them all).
+JOB_IMAGES = STAGE_IMAGES
 
 
 def model_package_group_name(stack_name: str) -> str:
@@ -140,7 +141,8 @@ class TrainingStack(Stack):
             "ExecutionRole",
             lake=lake,
             read_zones=[Zone.RAW],
-            write_zones=[Zone.PROCESSED, Zone.MODELS, Zone.CHECKPOINTS],
+            # monitoring/: the data-quality check writes its baseline under monitoring/baselines/.
+            write_zones=[Zone.PROCESSED, Zone.MODELS, Zone.CHECKPOINTS, Zone.MONITORING],
             # SageMaker mirrors checkpoints that train.py prunes: it deletes them in S3 too.
             delete_zones=[Zone.CHECKPOINTS],
             image_uris=list(self.images.values()),

@@ -240,7 +240,9 @@ class SageMakerExecutionRole(Construct):
     def _repository_arn(uri: str) -> str:
         host_and_path = Fn.split("/", uri, 2)
         host = Fn.select(0, host_and_path)
-        repository = Fn.select(0, Fn.split(":", Fn.select(1, host_and_path), 2))
+        # "<repository>:" + tag-or-nothing: an untagged URI (Model Monitor's analyzer) still splits in two.
+        path = Fn.select(1, host_and_path) + ":"
+        repository = Fn.select(0, Fn.split(":", path, 2))
         account = Fn.select(0, Fn.split(".", host))
         return Fn.join(
             "", ["arn:", Aws.PARTITION, ":ecr:", Aws.REGION, ":", account, ":repository/", repository]

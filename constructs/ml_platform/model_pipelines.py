@@ -14,8 +14,10 @@ its config and wires them:
 Graphs::
 
     training:        Check* -> Preprocess -> IngestFeatures
+                                          -> DataQualityCheck (its baseline: Register's drift baselines)
                                           -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Register | Fail
     tuning:          Check* -> Preprocess -> IngestFeatures
+                                          -> DataQualityCheck (its baseline: Register's drift baselines)
                                           -> Tune -> EvaluateBest -> Gate -> Register | Fail
     batch-transform: Check* -> ScoringModel (CreateModel from the package) -> BatchTransform
 
@@ -52,6 +54,7 @@ from ml_platform.pipelines import (
     SpotSettings,
     Step,
     condition_step,
+    data_quality_baseline_job,
     fail_step,
     join,
     json_get,
@@ -64,6 +67,7 @@ from ml_platform.pipelines import (
     processing_job,
     processing_output,
     processing_step,
+    quality_check_step,
     register_model_step,
     step_property,
     training_job,
@@ -76,6 +80,7 @@ from ml_platform.pipelines import (
 from ml_platform.pipelines.requests import CONTENT_TYPES, RESPONSE_TYPES
 from ml_platform.pipelines.shapes import (
     CreateTrainingJobRequest,
+    DriftCheckBaselines,
     EarlyStoppingType,
     MetricDefinition,
     ObjectiveType,
@@ -85,6 +90,11 @@ from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
+#: The data-quality baseline step (Model Monitor's analyzer on Preprocess's baseline output).
+DATA_QUALITY_STEP = "DataQualityCheck"
+#: Where baselines land: ``monitoring/baselines/<pipeline>/<execution>/<kind>/`` (issue 9).
+BASELINES_FOLDER = "baselines"
+DATA_QUALITY_FOLDER = "data-quality"
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,9 @@ class RuntimeContract:
     #: Preprocess's output of the test split's raw feature cells (what the endpoint and batch transform
     #: receive): the batch-transform pipeline's input.
     scoring_output: str
+    #: Preprocess's output of the data-quality baseline dataset (a CSV with a header row: the raw train
+    #: features, as the endpoint receives them): the DataQualityCheck step's input.
+    baseline_output: str
 
 
 @dataclass(frozen=True)
@@ -349,6 +362,10 @@ class _Steps:
                 Parameter("TrainingInstanceType", "String", training.instance_type, tuple(training_types)),
                 *extra,
                 Parameter("AccuracyThreshold", "Float", training.accuracy_threshold),
+                # A first run has no approved package to check against: skip the drift check and make
+                # the new baseline the one used (SageMaker refuses false without a previous baseline).
+                Parameter("SkipDataQualityCheck", "Boolean", True),
+                Parameter("RegisterNewDataQualityBaseline", "Boolean", True),
             )
         }
 
@@ -358,7 +375,12 @@ class _Steps:
         """How every pipeline starts: the parameter checks, then Preprocess (after all of them), then
         IngestFeatures (after Preprocess, in parallel with what follows it)."""
         checks = parameter_check_steps(parameter_checks(p))
-        return [*checks, self.preprocess(p, [c["Name"] for c in checks]), self.ingest_features(p)]
+        return [
+            *checks,
+            self.preprocess(p, [c["Name"] for c in checks]),
+            self.ingest_features(p),
+            self.data_quality_check(p),
+        ]
 
     def preprocess(self, p: Mapping[str, Parameter], depends_on: list[str]) -> Step:
         processing, contract, schema = self.processing, self.contract, self.foundation.feature_store_schema
@@ -421,6 +443,48 @@ class _Steps:
             outputs=[],
         )
         return processing_step("IngestFeatures", request)
+
+    def baseline_uri(self, kind: str) -> dict[str, Any]:
+        """``monitoring/baselines/<pipeline>/<execution>/<kind>/``: one folder per run and baseline kind."""
+        return self.uri(Zone.MONITORING, BASELINES_FOLDER, self.name, EXECUTION_ID, kind)
+
+    def data_quality_check(self, p: Mapping[str, Parameter]) -> Step:
+        """Model Monitor's data-quality baseline (statistics.json, constraints.json) of Preprocess's
+        baseline dataset, after Preprocess (the input is its output), in parallel with training."""
+        processing = self.processing
+        request = data_quality_baseline_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.MODEL_MONITOR_ANALYZER],
+            dataset_uri=self.split_uri(self.contract.baseline_output),
+            output_uri=self.baseline_uri(DATA_QUALITY_FOLDER),
+            instance_type=p["ProcessingInstanceType"].ref,
+            instance_count=1,
+            volume_size_gb=processing.volume_size_gb,
+            max_runtime_seconds=processing.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+        )
+        return quality_check_step(
+            DATA_QUALITY_STEP,
+            request,
+            check_type="DATA_QUALITY",
+            model_package_group_name=self.foundation.model_package_group_name,
+            skip_check=p["SkipDataQualityCheck"].ref,
+            register_new_baseline=p["RegisterNewDataQualityBaseline"].ref,
+        )
+
+    @staticmethod
+    def drift_check_baselines() -> DriftCheckBaselines:
+        """What the model package registers as its drift-check baselines: the baselines this run computed."""
+
+        def source(prop: str) -> Any:
+            return {"ContentType": "application/json", "S3Uri": step_property(DATA_QUALITY_STEP, prop)}
+
+        return {
+            "ModelDataQuality": {
+                "Statistics": source("CalculatedBaselineStatistics"),
+                "Constraints": source("CalculatedBaselineConstraints"),
+            }
+        }
 
     def training_request(
         self,
@@ -511,6 +575,7 @@ class _Steps:
                 content_types=registry.content_types,
                 response_types=registry.response_types,
                 customer_metadata={"dataset": self.dataset.name, "pipeline": self.name},
+                drift_check_baselines=self.drift_check_baselines(),
             ),
         )
         gate = condition_step(

@@ -258,3 +258,86 @@ def test_the_access_model_refuses_to_guess_what_an_unknown_package_serves(
                 "SourceExecutionId": EXECUTION_ID,
             },
         )
+
+
+# ---- the data-quality check step (Model Monitor's analyzer) --------------------------------------------
+
+
+def _quality_check_decisions(given: dict[str, Any], policies: list[dict[str, Any]]) -> list[Any]:
+    """The calls of the QualityCheck steps of both pipelines, decided against ``policies``."""
+    accesses = [
+        a
+        for definition in given["pipelines"].values()
+        for a in derive_accesses(definition, role_arn=given["role_arn"], lake=given["lake"])
+        if "(QualityCheck)" in a.why
+    ]
+    return evaluate(
+        accesses,
+        principal=given["role_arn"],
+        identity_policies=policies,
+        resource_policies=given["resource_policies"],
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_role_allows_the_data_quality_check(access_inputs: dict[str, Any], stage: str) -> None:
+    """Pull of the analyzer from its AWS account's repository, list + get of the baseline dataset, put of
+    statistics.json and constraints.json with the stage key under monitoring/baselines/, the volume grant,
+    logs."""
+    given = access_inputs[stage]
+    decisions = _quality_check_decisions(given, given["policies"])
+    assert not denied(decisions), "\n".join(denied(decisions))
+    by_action: dict[str, set[str]] = {}
+    for d in decisions:
+        by_action.setdefault(d.access.action, set()).add(d.access.resource)
+    assert any(
+        r.endswith(":repository/sagemaker-model-monitor-analyzer") for r in by_action["ecr:BatchGetImage"]
+    )
+    lake = given["lake"]
+    assert by_action["s3:ListBucket"] == {f"arn:aws:s3:::{lake.bucket}"}
+    assert any("/processed/" in r and "/baseline/" in r for r in by_action["s3:GetObject"])
+    puts = by_action["s3:PutObject"]
+    base = f"arn:aws:s3:::{lake.bucket}/monitoring/baselines/"
+    for pipeline in ("training", "tuning"):
+        for name in ("statistics.json", "constraints.json"):
+            assert f"{base}{pipeline}/{EXECUTION_ID}/data-quality/{name}" in puts, puts
+    assert {"kms:GenerateDataKey", "kms:Decrypt", "kms:CreateGrant", "logs:PutLogEvents"} <= set(by_action)
+    assert by_action["kms:GenerateDataKey"] == {lake.key_arn}
+
+
+def test_the_data_quality_check_is_denied_without_the_monitoring_write_grant(
+    access_inputs: dict[str, Any],
+) -> None:
+    """Remove only monitoring/ from the role's write grant: exactly the baseline uploads are denied."""
+    given = access_inputs["dev"]
+
+    def without_monitoring(policy: dict[str, Any]) -> dict[str, Any]:
+        statements = []
+        for s in policy["policy"]["Statement"]:
+            resources = [r for r in _resources(s) if "/monitoring/" not in str(r)]
+            if resources:
+                statements.append({**s, "Resource": resources})
+        return {**policy, "policy": {**policy["policy"], "Statement": statements}}
+
+    decisions = _quality_check_decisions(given, [without_monitoring(p) for p in given["policies"]])
+    refused = {(d.access.action, d.access.resource.rsplit("/", 1)[-1]) for d in decisions if not d.allowed}
+    assert refused == {
+        (action, name)
+        for action in ("s3:PutObject", "s3:AbortMultipartUpload")
+        for name in ("statistics.json", "constraints.json")
+    }
+
+
+def test_a_check_against_a_previous_baseline_is_not_guessed(access_inputs: dict[str, Any]) -> None:
+    """SkipCheck false also reads the group's approved packages: the model refuses it, not under-reports."""
+    given = access_inputs["dev"]
+    definition = next(iter(given["pipelines"].values()))
+    with pytest.raises(
+        EvaluationError, match="SkipCheck False, RegisterNewBaseline True; modelled: both true"
+    ):
+        derive_accesses(
+            definition,
+            role_arn=given["role_arn"],
+            lake=given["lake"],
+            parameters={"SkipDataQualityCheck": False},
+        )

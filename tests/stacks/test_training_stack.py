@@ -60,6 +60,9 @@ def test_training_pipeline_parameters_default_to_the_stage_config(
             "MaxRuntimeSeconds": cfg.training.max_runtime_seconds,
             "MaxWaitSeconds": cfg.training.max_wait_seconds,
             "AccuracyThreshold": cfg.training.accuracy_threshold,
+            # A first run has no previous baseline: compute one, check nothing, use the new one.
+            "SkipDataQualityCheck": True,
+            "RegisterNewDataQualityBaseline": True,
         }
         assert defaults["MaxWaitSeconds"] >= defaults["MaxRuntimeSeconds"]
 

@@ -45,11 +45,22 @@ ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR = Path(__file__).with_name("iam_simulate.mjs")
 EXECUTION_ID = "abcd1234efgh"
 BEST_TRAINING_JOB = "tune-abcd1234efgh-007-8f3c2d1a"
+# The files a QualityCheck step's analyzer writes into its output, by the step property naming each.
+QUALITY_CHECK_FILES = {
+    "CalculatedBaselineStatistics": "statistics.json",
+    "CalculatedBaselineConstraints": "constraints.json",
+}
 SAGEMAKER = "sagemaker.amazonaws.com"
 
 # Job type -> (IAM resource type, the actions SageMaker Pipelines calls on it, CloudWatch log group).
 JOB_KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "Processing": (
+        "processing-job",
+        ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
+        "/aws/sagemaker/ProcessingJobs",
+    ),
+    # A QualityCheck step runs a processing job (Model Monitor's analyzer).
+    "QualityCheck": (
         "processing-job",
         ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
         "/aws/sagemaker/ProcessingJobs",
@@ -171,6 +182,9 @@ class PipelineEvaluator:
             return job_name(step["Name"])
         if path == "TransformOutput.S3OutputPath" and step["Type"] == "Transform":
             return self.value(args["TransformOutput"]["S3OutputPath"])
+        if path in QUALITY_CHECK_FILES and step["Type"] == "QualityCheck":
+            (output,) = args["ProcessingOutputConfig"]["Outputs"]
+            return self.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + QUALITY_CHECK_FILES[path]
         raise EvaluationError(f"cannot evaluate step property {reference!r}")
 
     def condition(self, condition: Mapping[str, Any]) -> bool:
@@ -312,7 +326,10 @@ def _volume_key(key_arn: str | None, why: str) -> list[Access]:
 
 
 def _image(uri: str, why: str, lake: Lake) -> list[Access]:
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)[:@].+", uri)
+    # Tagged, by digest, or untagged (Model Monitor's analyzer is pulled untagged, i.e. ``latest``).
+    match = re.fullmatch(
+        r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?:[:@].+)?", uri
+    )
     if match is None:
         raise EvaluationError(f"{why}: not an ECR image URI: {uri!r}")
     account, region, repository = match.groups()
@@ -528,6 +545,68 @@ def script_calls(args: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, why
     ]
 
 
+def _processing_job(
+    step: Mapping[str, Any],
+    ev: PipelineEvaluator,
+    lake: Lake,
+    role_arn: str,
+    why: str,
+    output_files: Sequence[str] = ("result.csv",),
+) -> list[Access]:
+    """A processing job: Pipelines' job calls, the image pull, each input listed and read, each output
+    written (one object per name in ``output_files``) with the output key, the script's own calls, the
+    volume grant, logs and the property files SageMaker Pipelines reads back."""
+    name, args = step["Name"], step["Arguments"]
+    accesses = _pipeline_calls(step["Type"], name, role_arn, why, lake)
+    accesses += _image(ev.value(args["AppSpecification"]["ImageUri"]), why, lake)
+    for i in args.get("ProcessingInputs", []):
+        s3 = i["S3Input"]
+        accesses += _s3_read(
+            ev.value(s3["S3Uri"]),
+            f"{why}: input {i['InputName']}",
+            lake,
+            prefix=s3["S3DataType"] == "S3Prefix",
+        )
+    config = args.get("ProcessingOutputConfig", {"Outputs": []})
+    for o in config["Outputs"]:
+        for file_name in output_files:
+            accesses += _s3_write(
+                ev.value(o["S3Output"]["S3Uri"]),
+                f"{why}: output {o['OutputName']}",
+                lake,
+                ev.value(config.get("KmsKeyId")),
+                file_name,
+            )
+    accesses += script_calls(args, ev, lake, why)
+    cluster = args["ProcessingResources"]["ClusterConfig"]
+    accesses += _volume_key(ev.value(cluster.get("VolumeKmsKeyId")), f"{why}: volume key")
+    accesses += _logs(JOB_KINDS["Processing"][2], job_name(name), why, lake)
+    for pf in step.get("PropertyFiles", []):
+        # SageMaker Pipelines reads property files from the output, with the pipeline's role.
+        (output,) = [o for o in config["Outputs"] if o["OutputName"] == pf["OutputName"]]
+        uri = ev.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + pf["FilePath"]
+        accesses += _s3_read(uri, f"{why}: property file {pf['PropertyFileName']}", lake, prefix=False)
+    return accesses
+
+
+def _quality_check(
+    step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, role_arn: str, why: str
+) -> list[Access]:
+    """A QualityCheck step: its analyzer processing job, which writes statistics.json and constraints.json.
+
+    Only a run that computes and registers a new baseline without a drift check (SkipCheck and
+    RegisterNewBaseline true, the first-run defaults) is modelled: otherwise SageMaker Pipelines also looks
+    up the group's latest approved package, with calls no public document lists.
+    """
+    skip, register = ev.value(step["SkipCheck"]), ev.value(step["RegisterNewBaseline"])
+    if skip is not True or register is not True:
+        raise EvaluationError(
+            f"{why}: SkipCheck {skip!r}, RegisterNewBaseline {register!r}; modelled: both true (a run that "
+            "checks against a previous baseline also reads the group's approved packages)"
+        )
+    return _processing_job(step, ev, lake, role_arn, why, output_files=tuple(QUALITY_CHECK_FILES.values()))
+
+
 def derive_accesses(
     definition: Mapping[str, Any],
     *,
@@ -550,37 +629,9 @@ def derive_accesses(
         name, kind, args = step["Name"], step["Type"], step.get("Arguments", {})
         why = f"step {name!r} ({kind})"
         if kind == "Processing":
-            job = job_name(name)
-            accesses += _pipeline_calls(kind, name, role_arn, why, lake)
-            accesses += _image(ev.value(args["AppSpecification"]["ImageUri"]), why, lake)
-            for i in args.get("ProcessingInputs", []):
-                s3 = i["S3Input"]
-                accesses += _s3_read(
-                    ev.value(s3["S3Uri"]),
-                    f"{why}: input {i['InputName']}",
-                    lake,
-                    prefix=s3["S3DataType"] == "S3Prefix",
-                )
-            config = args.get("ProcessingOutputConfig", {"Outputs": []})
-            for o in config["Outputs"]:
-                accesses += _s3_write(
-                    ev.value(o["S3Output"]["S3Uri"]),
-                    f"{why}: output {o['OutputName']}",
-                    lake,
-                    ev.value(config.get("KmsKeyId")),
-                    "result.csv",
-                )
-            accesses += script_calls(args, ev, lake, why)
-            cluster = args["ProcessingResources"]["ClusterConfig"]
-            accesses += _volume_key(ev.value(cluster.get("VolumeKmsKeyId")), f"{why}: volume key")
-            accesses += _logs(JOB_KINDS["Processing"][2], job, why, lake)
-            for pf in step.get("PropertyFiles", []):
-                # SageMaker Pipelines reads property files from the output, with the pipeline's role.
-                (output,) = [o for o in config["Outputs"] if o["OutputName"] == pf["OutputName"]]
-                uri = ev.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + pf["FilePath"]
-                accesses += _s3_read(
-                    uri, f"{why}: property file {pf['PropertyFileName']}", lake, prefix=False
-                )
+            accesses += _processing_job(step, ev, lake, role_arn, why)
+        elif kind == "QualityCheck":
+            accesses += _quality_check(step, ev, lake, role_arn, why)
         elif kind == "Training":
             accesses += _pipeline_calls(kind, name, role_arn, why, lake)
             accesses += _training_job(args, ev, lake, job_name(name), why)

@@ -456,13 +456,31 @@ STEP_OPERATIONS: dict[str, str] = {
     "RegisterModel": "CreateModelPackage",
     "Model": "CreateModel",
     "CreateModel": "CreateModel",
+    # A QualityCheck step's Arguments are the processing job it starts (Model Monitor's analyzer); its
+    # check fields sit beside them (:data:`QUALITY_CHECK_FIELDS`).
+    "QualityCheck": "CreateProcessingJob",
 }
 
 # Step types SageMaker Pipelines knows whose Arguments are not (or not only) a SageMaker API request.
 # Their expressions are still resolved (undeclared parameters are reported) but no API shape applies.
-NON_API_STEP_TYPES = frozenset(
-    {"Condition", "Fail", "Lambda", "Callback", "EMR", "ClarifyCheck", "QualityCheck", "AutoML"}
-)
+NON_API_STEP_TYPES = frozenset({"Condition", "Fail", "Lambda", "Callback", "EMR", "ClarifyCheck", "AutoML"})
+
+# The fields of a QualityCheck step beside its Arguments (the SageMaker SDK's QualityCheckStep.to_request):
+# name -> (required, allowed Python types of the resolved value, allowed values or None).
+QUALITY_CHECK_FIELDS: dict[str, tuple[bool, tuple[type, ...], frozenset[str] | None]] = {
+    "CheckType": (True, (str,), frozenset({"DATA_QUALITY", "MODEL_QUALITY"})),
+    "ModelPackageGroupName": (True, (str,), None),
+    "SkipCheck": (True, (bool,), None),
+    "RegisterNewBaseline": (True, (bool,), None),
+    "FailOnViolation": (False, (bool,), None),
+    "SuppliedBaselineStatistics": (False, (str,), None),
+    "SuppliedBaselineConstraints": (False, (str,), None),
+}
+# Members of every step, whatever its type.
+_STEP_MEMBERS = frozenset(
+    {"Name", "Type", "Arguments", "DependsOn", "RetryPolicies", "PropertyFiles", "CacheConfig",
+     "DisplayName", "Description"}
+)  # fmt: skip
 
 # Required top-level request members SageMaker Pipelines fills in itself (it names the jobs and models
 # it creates), so step Arguments legitimately omit them. Per operation, and nothing else is exempt.
@@ -507,6 +525,8 @@ STEP_PROPERTY_SHAPES: dict[str, str] = {
     "Model": "DescribeModelOutput",
     "CreateModel": "DescribeModelOutput",
     "RegisterModel": "DescribeModelPackageOutput",
+    # Not a Describe response: the step metadata SageMaker Pipelines reports (its S3 URIs are the properties).
+    "QualityCheck": "QualityCheckStepMetadata",
 }
 _PROPERTY_SEGMENT = re.compile(r"\.([A-Za-z0-9_]+)((?:\[(?:'[^']*'|\d+)\])*)")
 _PROPERTY_INDEX = re.compile(r"\[(?:'[^']*'|\d+)\]")
@@ -584,7 +604,8 @@ def _kebab(name: str) -> str:
 
 def _step_property_placeholder(step_name: str, rest: str, expression: Any) -> PipelineRuntimeValue:
     leaf = re.split(r"[.\[\]']+", rest.strip(".[]'"))[-1] if rest.strip(".[]'") else ""
-    if leaf.endswith(("S3Uri", "S3ModelArtifacts", "S3OutputPath", "S3Prefix")):
+    baseline = leaf.startswith(("CalculatedBaseline", "BaselineUsedForDriftCheck"))
+    if baseline or leaf.endswith(("S3Uri", "S3ModelArtifacts", "S3OutputPath", "S3Prefix")):
         token = re.sub(r"[^A-Za-z0-9-]", "-", step_name)
         return PipelineRuntimeValue(f"s3://placeholder-bucket/pipeline/{token}/{leaf}", expression)
     if leaf == "RoleArn":
@@ -1236,12 +1257,42 @@ def _check_step(
         carries = " (its Arguments are not validated)" if arguments is not None else ""
         errors.append(f"{label}: unknown step Type {step_type!r}{carries}; known types: {known}")
 
+    if step_type == "QualityCheck":
+        _check_quality_check_fields(step, resolver, label, errors)
     if step_type == "Processing":
         outputs = _processing_output_names(step)
         for i, property_file in enumerate(step.get("PropertyFiles") or []):
             output = property_file.get("OutputName") if isinstance(property_file, dict) else None
             if output not in outputs:
                 errors.append(f"{label}: PropertyFiles[{i}].OutputName {output!r} not in {sorted(outputs)}")
+
+
+def _check_quality_check_fields(
+    step: Mapping[str, Any], resolver: _ExpressionResolver, label: str, errors: list[str]
+) -> None:
+    """The check fields of a QualityCheck step: present when required, of their type, known values.
+
+    A field that is a pipeline parameter is checked with the parameter's default; no unknown members (a
+    misspelt ``SkipChecks`` would be ignored by nobody: SageMaker refuses the definition).
+    """
+    for member in sorted(set(step) - _STEP_MEMBERS - set(QUALITY_CHECK_FIELDS)):
+        errors.append(
+            f"{label}: unknown QualityCheck member {member!r} (known: {sorted(QUALITY_CHECK_FIELDS)})"
+        )
+    for member, (required, types, allowed) in QUALITY_CHECK_FIELDS.items():
+        if member not in step:
+            if required:
+                errors.append(f"{label}: {member}: missing (a QualityCheck step requires it)")
+            continue
+        resolver.problems = []
+        value = resolver.resolve(step[member], member)
+        errors.extend(f"{label}: {problem}" for problem in resolver.problems)
+        if isinstance(value, PipelineRuntimeValue):
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            errors.append(f"{label}: {member}: {value!r} is not a {'/'.join(t.__name__ for t in types)}")
+        elif allowed is not None and value not in allowed:
+            errors.append(f"{label}: {member}: {value!r} not one of {sorted(allowed)}")
 
 
 def validate_pipeline_definition(definition: dict[str, Any]) -> list[str]:

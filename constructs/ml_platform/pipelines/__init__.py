@@ -27,6 +27,7 @@ from ml_platform.pipelines.requests import (
     IntegerRange,
     JobEnvironment,
     SpotSettings,
+    data_quality_baseline_job,
     hyperparameter_value,
     model_from_package,
     model_package,
@@ -41,6 +42,7 @@ from ml_platform.pipelines.requests import (
 )
 from ml_platform.pipelines.steps import (
     CAPACITY_RETRY_POLICIES,
+    QUALITY_CHECK_PROPERTIES,
     ParameterCheck,
     PropertyFile,
     Step,
@@ -49,6 +51,7 @@ from ml_platform.pipelines.steps import (
     model_step,
     parameter_check_steps,
     processing_step,
+    quality_check_step,
     register_model_step,
     training_step,
     transform_step,
@@ -57,11 +60,12 @@ from ml_platform.pipelines.steps import (
 
 __all__ = [
     "CAPACITY_RETRY_POLICIES", "EXECUTION_ID", "PROCESSING_CODE_DIR", "PROCESSING_ENTRYPOINT_TEMPLATE",
-    "PROCESSING_ROOT", "SCHEMA_VERSION", "ContinuousRange", "IntegerRange", "JobEnvironment", "Json",
-    "Parameter", "ParameterCheck", "ParameterType", "PropertyFile", "SageMakerPipeline", "SpotSettings",
-    "Step", "condition_step", "fail_step", "hyperparameter_value", "join", "json_get", "model_from_package",
-    "model_package", "model_step", "param", "parameter_check_steps", "prefix_uri_problem",
-    "processing_input", "processing_job", "processing_output", "processing_step", "register_model_step",
-    "step_property", "training_job", "training_step", "transform_job", "transform_step",
-    "tuning_definition", "tuning_job", "tuning_step",
+    "PROCESSING_ROOT", "QUALITY_CHECK_PROPERTIES", "SCHEMA_VERSION", "ContinuousRange", "IntegerRange",
+    "JobEnvironment", "Json", "Parameter", "ParameterCheck", "ParameterType", "PropertyFile",
+    "SageMakerPipeline", "SpotSettings", "Step", "condition_step", "data_quality_baseline_job", "fail_step",
+    "hyperparameter_value", "join", "json_get", "model_from_package", "model_package", "model_step",
+    "param", "parameter_check_steps", "prefix_uri_problem", "processing_input", "processing_job",
+    "processing_output", "processing_step", "quality_check_step", "register_model_step", "step_property",
+    "training_job", "training_step", "transform_job", "transform_step", "tuning_definition", "tuning_job",
+    "tuning_step",
 ]  # fmt: skip

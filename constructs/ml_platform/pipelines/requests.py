@@ -25,6 +25,7 @@ from ml_platform.pipelines.shapes import (
     CreateProcessingJobRequest,
     CreateTrainingJobRequest,
     CreateTransformJobRequest,
+    DriftCheckBaselines,
     EarlyStoppingType,
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
@@ -148,6 +149,71 @@ def processing_job(
     }
     if outputs:  # a job that writes nothing to S3 has no output config
         request["ProcessingOutputConfig"] = {"Outputs": list(outputs), "KmsKeyId": env.kms_key_arn}
+    if env.tags:
+        request["Tags"] = tag_list(dict(env.tags))
+    return request
+
+
+# SageMaker Model Monitor's analyzer (QualityCheck steps), as the SageMaker SDK's QualityCheckStep runs it:
+# the baseline dataset is a *directory* input, the results land in the output folder.
+DATA_QUALITY_INPUT = "baseline_dataset_input"
+DATA_QUALITY_INPUT_DIR = f"{PROCESSING_ROOT}/input/{DATA_QUALITY_INPUT}"
+DATA_QUALITY_OUTPUT = "quality_check_output"
+DATA_QUALITY_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+#: The files a baselining run writes into its output (the SDK's STATISTICS_JSON_DEFAULT_FILE_NAME and
+#: CONSTRAINTS_JSON_DEFAULT_FILE_NAME): what the monitoring job definitions read.
+BASELINE_STATISTICS_FILE = "statistics.json"
+BASELINE_CONSTRAINTS_FILE = "constraints.json"
+
+
+def data_quality_baseline_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    dataset_uri: Json,
+    output_uri: Json,
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: int,
+    encrypt_volume: bool,
+    header: bool = True,
+) -> CreateProcessingJobRequest:
+    """A ``CreateProcessingJob`` request running Model Monitor's analyzer on a CSV baseline dataset.
+
+    The request is what the SageMaker SDK's ``QualityCheckStep`` (``DataQualityCheckConfig``) writes, plus
+    the platform's choices: network isolation (the analyzer reads its input folder and writes its output
+    folder, it calls no AWS API), inter-container encryption, the stage key on the output (and the volume
+    unless ``encrypt_volume`` is False: instance storage), a stopping condition and the jobs' tags.
+    ``publish_cloudwatch_metrics`` is Disabled as in the SDK: metrics are for monitoring schedules.
+    ``dataset_uri`` is a folder (``S3Prefix``): the analyzer reads ``dataset_source`` as a directory.
+    """
+    dataset_format = {"csv": {"header": header, "output_columns_position": "START"}}
+    cluster: ProcessingClusterConfig = {
+        "InstanceType": instance_type,
+        "InstanceCount": instance_count,
+        "VolumeSizeInGB": volume_size_gb,
+    }
+    if encrypt_volume:
+        cluster["VolumeKmsKeyId"] = env.kms_key_arn
+    request: CreateProcessingJobRequest = {
+        "AppSpecification": {"ImageUri": image_uri},
+        "ProcessingResources": {"ClusterConfig": cluster},
+        "ProcessingInputs": [processing_input(DATA_QUALITY_INPUT, dataset_uri, DATA_QUALITY_INPUT_DIR)],
+        "ProcessingOutputConfig": {
+            "Outputs": [processing_output(DATA_QUALITY_OUTPUT, DATA_QUALITY_OUTPUT_DIR, output_uri)],
+            "KmsKeyId": env.kms_key_arn,
+        },
+        "Environment": {
+            "dataset_format": json.dumps(dataset_format),
+            "dataset_source": DATA_QUALITY_INPUT_DIR,
+            "output_path": DATA_QUALITY_OUTPUT_DIR,
+            "publish_cloudwatch_metrics": "Disabled",
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+        "RoleArn": env.role_arn,
+    }
     if env.tags:
         request["Tags"] = tag_list(dict(env.tags))
     return request
@@ -395,10 +461,13 @@ def model_package(
     response_types: Sequence[str] = RESPONSE_TYPES,
     environment: Mapping[str, str] | None = None,
     customer_metadata: Mapping[str, Json] | None = None,
+    drift_check_baselines: DriftCheckBaselines | None = None,
 ) -> CreateModelPackageInput:
     """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its evaluation as model metrics.
 
     ``environment`` is omitted when empty: the platform's serving container needs none.
+    ``drift_check_baselines`` are the baselines Model Monitor compares the served model's traffic with
+    (the check steps' outputs); the monitoring stack reads them from the package it serves.
     """
     container: ModelPackageContainerDefinition = {"Image": image_uri, "ModelDataUrl": model_data_url}
     if environment:
@@ -420,6 +489,8 @@ def model_package(
     }
     if customer_metadata:
         request["CustomerMetadataProperties"] = dict(customer_metadata)
+    if drift_check_baselines:
+        request["DriftCheckBaselines"] = drift_check_baselines
     return request
 
 

@@ -266,6 +266,16 @@ class ModelMetrics(TypedDict, total=False):
     ModelQuality: ModelQuality
 
 
+class DriftCheckModelDataQuality(TypedDict, total=False):
+    Statistics: MetricsSource
+    Constraints: MetricsSource
+
+
+class DriftCheckBaselines(TypedDict, total=False):
+    #: What Model Monitor's data-quality jobs compare captured requests with (the QualityCheck step's files).
+    ModelDataQuality: DriftCheckModelDataQuality
+
+
 class CreateModelPackageInput(TypedDict, total=False):
     ModelPackageGroupName: str
     ModelPackageDescription: str
@@ -273,6 +283,7 @@ class CreateModelPackageInput(TypedDict, total=False):
     ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
     CustomerMetadataProperties: dict[str, Json]
     ModelMetrics: ModelMetrics
+    DriftCheckBaselines: DriftCheckBaselines
 
 
 # ---- models and batch transform ------------------------------------------------------------------
@@ -350,6 +361,7 @@ SHAPES: dict[Any, str] = {
         HyperParameterAlgorithmSpecification, HyperParameterTrainingJobDefinition, ParameterRange,
         ParameterRanges, HyperParameterTuningJobObjective, ResourceLimits, HyperParameterTuningJobConfig,
         ModelPackageContainerDefinition, InferenceSpecification, MetricsSource, ModelQuality, ModelMetrics,
+        DriftCheckModelDataQuality, DriftCheckBaselines,
         Tag, ContainerDefinition, TransformS3DataSource, TransformDataSource, TransformInput,
         TransformOutput, TransformResources, DataProcessing,
     )

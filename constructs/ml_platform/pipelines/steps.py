@@ -21,8 +21,17 @@ from ml_platform.pipelines.shapes import (
 )
 
 StepType = Literal[
-    "Processing", "Training", "Tuning", "RegisterModel", "Model", "Transform", "Condition", "Fail"
+    "Processing",
+    "Training",
+    "Tuning",
+    "RegisterModel",
+    "Model",
+    "Transform",
+    "Condition",
+    "Fail",
+    "QualityCheck",
 ]
+QualityCheckType = Literal["DATA_QUALITY", "MODEL_QUALITY"]
 
 
 class PropertyFile(TypedDict):
@@ -38,6 +47,14 @@ class Step(TypedDict):
     DependsOn: NotRequired[list[str]]
     RetryPolicies: NotRequired[list[dict[str, Json]]]
     PropertyFiles: NotRequired[list[PropertyFile]]
+    # QualityCheck steps (beside their Arguments, as the SageMaker SDK's QualityCheckStep writes them).
+    CheckType: NotRequired[QualityCheckType]
+    ModelPackageGroupName: NotRequired[Json]
+    SkipCheck: NotRequired[Json]
+    RegisterNewBaseline: NotRequired[Json]
+    FailOnViolation: NotRequired[Json]
+    SuppliedBaselineStatistics: NotRequired[Json]
+    SuppliedBaselineConstraints: NotRequired[Json]
 
 
 # Pipeline-level retries of a step whose job failed to get capacity or hit a service error.
@@ -65,6 +82,49 @@ def processing_step(
     step: Step = {"Name": name, "Type": "Processing", "Arguments": request}
     if property_files:
         step["PropertyFiles"] = list(property_files)
+    if depends_on:
+        step["DependsOn"] = list(depends_on)
+    return step
+
+
+#: What a QualityCheck step reports (``Steps.<name>.<property>``): the baseline it computed, and the one
+#: it checked against (the same when RegisterNewBaseline is true).
+QUALITY_CHECK_PROPERTIES = (
+    "CalculatedBaselineStatistics",
+    "CalculatedBaselineConstraints",
+    "BaselineUsedForDriftCheckStatistics",
+    "BaselineUsedForDriftCheckConstraints",
+)
+
+
+def quality_check_step(
+    name: str,
+    request: CreateProcessingJobRequest,
+    *,
+    check_type: QualityCheckType,
+    model_package_group_name: Json,
+    skip_check: Json,
+    register_new_baseline: Json,
+    fail_on_violation: Json = False,
+    depends_on: Sequence[str] = (),
+) -> Step:
+    """A ``QualityCheck`` step: a Model Monitor analyzer processing job (``request``) plus the check fields.
+
+    No supplied baselines: SageMaker Pipelines checks against the latest approved package of the group,
+    which a first run does not have, so ``skip_check`` and ``register_new_baseline`` must then be true
+    (pass pipeline parameters so a run can choose). The step's properties are
+    :data:`QUALITY_CHECK_PROPERTIES` (S3 URIs of ``statistics.json`` / ``constraints.json``).
+    """
+    step: Step = {
+        "Name": name,
+        "Type": "QualityCheck",
+        "Arguments": request,
+        "CheckType": check_type,
+        "ModelPackageGroupName": model_package_group_name,
+        "SkipCheck": skip_check,
+        "RegisterNewBaseline": register_new_baseline,
+        "FailOnViolation": fail_on_violation,
+    }
     if depends_on:
         step["DependsOn"] = list(depends_on)
     return step
