@@ -98,6 +98,21 @@ def processing_output(name: str, local_path: str, s3_uri: Json) -> ProcessingOut
     }
 
 
+def _processing_cluster(
+    env: JobEnvironment, instance_type: Json, instance_count: Json, volume_size_gb: int, encrypt_volume: bool
+) -> ProcessingClusterConfig:
+    """The cluster of a processing job; the stage key on its volume unless ``encrypt_volume`` is False
+    (instance types with local instance storage, for which SageMaker refuses ``VolumeKmsKeyId``)."""
+    cluster: ProcessingClusterConfig = {
+        "InstanceType": instance_type,
+        "InstanceCount": instance_count,
+        "VolumeSizeInGB": volume_size_gb,
+    }
+    if encrypt_volume:
+        cluster["VolumeKmsKeyId"] = env.kms_key_arn
+    return cluster
+
+
 def processing_job(
     *,
     env: JobEnvironment,
@@ -129,13 +144,7 @@ def processing_job(
     }
     if arguments:  # the API refuses an empty list: omit the key when the script takes no arguments
         app["ContainerArguments"] = list(arguments)
-    cluster: ProcessingClusterConfig = {
-        "InstanceType": instance_type,
-        "InstanceCount": instance_count,
-        "VolumeSizeInGB": volume_size_gb,
-    }
-    if encrypt_volume:
-        cluster["VolumeKmsKeyId"] = env.kms_key_arn
+    cluster = _processing_cluster(env, instance_type, instance_count, volume_size_gb, encrypt_volume)
     request: CreateProcessingJobRequest = {
         "AppSpecification": app,
         "ProcessingResources": {"ClusterConfig": cluster},
@@ -189,13 +198,7 @@ def data_quality_baseline_job(
     ``dataset_uri`` is a folder (``S3Prefix``): the analyzer reads ``dataset_source`` as a directory.
     """
     dataset_format = {"csv": {"header": header, "output_columns_position": "START"}}
-    cluster: ProcessingClusterConfig = {
-        "InstanceType": instance_type,
-        "InstanceCount": instance_count,
-        "VolumeSizeInGB": volume_size_gb,
-    }
-    if encrypt_volume:
-        cluster["VolumeKmsKeyId"] = env.kms_key_arn
+    cluster = _processing_cluster(env, instance_type, instance_count, volume_size_gb, encrypt_volume)
     request: CreateProcessingJobRequest = {
         "AppSpecification": {"ImageUri": image_uri},
         "ProcessingResources": {"ClusterConfig": cluster},
