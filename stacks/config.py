@@ -44,6 +44,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from ml_platform.budget import MAX_THRESHOLD_PERCENT, MIN_THRESHOLD_PERCENT
+from ml_platform.endpoint import (
+    MAX_CANARY_PERCENT,
+    MODEL_PACKAGE_ARN,
+    VARIANT_NAME_PATTERN,
+    variant_instance_type_problem,
+)
 from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE, Image
 from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.service_model import enum as sagemaker_enum
@@ -451,26 +457,15 @@ class RegistryConfig(_Model):
 #: A variant's ``model``: the newest Approved package of the stage's model package group, looked up at synth
 #: time and cached in cdk.context.json (stacks/model_packages.py), or an explicit model package ARN.
 LATEST_APPROVED = "latest-approved"
-#: A versioned model package ARN (CreateModel's ModelPackageName accepts it; the group name is lower case in
-#: this platform, see stacks/training_stack.py's model_package_group_name).
-MODEL_PACKAGE_ARN_PATTERN = (
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+$"
-)
-#: ProductionVariant VariantName (botocore's pattern for VariantName).
-VARIANT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-#: Deployment guardrails: the canary is at most half of the new fleet (BlueGreenUpdatePolicy CanarySize).
-MAX_CANARY_PERCENT = 50
 #: At most 3 variants: each has 3 rollback alarms (ml_platform.endpoint_alarms.ROLLBACK_ALARMS) and a
 #: DeploymentConfig takes at most 10 (CreateEndpointConfig itself would take 10 variants).
 MAX_VARIANTS = 3
 #: Time the new fleet of a blue/green deployment is given to start, on top of the canary and baking waits.
 PROVISIONING_ALLOWANCE_SECONDS = 600
-#: Burstable instance families cannot be autoscaled (Application Auto Scaling refuses them).
-BURSTABLE_PREFIX = "ml.t"
 
 
 def _model_source(value: str) -> str:
-    if value != LATEST_APPROVED and not re.fullmatch(MODEL_PACKAGE_ARN_PATTERN, value):
+    if value != LATEST_APPROVED and not MODEL_PACKAGE_ARN.fullmatch(value):
         raise PydanticCustomError(
             "not_allowed",
             "'{latest}' (the newest Approved package of the stage's group) or a versioned model package ARN "
@@ -508,13 +503,9 @@ class VariantConfig(_Model):
 
     @model_validator(mode="after")
     def _capacity(self) -> Self:
-        if self.autoscaling and self.instance_type.startswith(BURSTABLE_PREFIX):
-            raise _fail(
-                "instance_type",
-                self.instance_type,
-                "a non-burstable type for an autoscaled variant (Application Auto Scaling cannot scale ml.t* "
-                "instances; set autoscaling to false to serve on one)",
-            )
+        problem = variant_instance_type_problem(self.instance_type, autoscaling=self.autoscaling)
+        if problem:
+            raise _fail("instance_type", self.instance_type, problem)
         if self.min_capacity > self.max_capacity:
             raise _fail("min_capacity", self.min_capacity, f"at most max_capacity ({self.max_capacity})")
         if not self.min_capacity <= self.initial_instance_count <= self.max_capacity:

@@ -16,20 +16,16 @@ serving stack out and prints that: never a silent default, never a template that
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml_platform.endpoint import MODEL_PACKAGE_ARN
 from stacks.config import LATEST_APPROVED, ServingConfig
 
 #: The context key prefix of cached lookups (cdk.context.json).
 CONTEXT_KEY_PREFIX = "sagemaker-latest-approved-model-package"
-_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
-    r"model-package/(?P<group>[^/]+)/(?P<version>[0-9]+)$"
-)
 
 #: ``lookup(account, region, group)`` -> the newest Approved package ARN of the group, or None when none is.
 #: Raises :class:`LookupFailed` when the registry cannot be asked (no credentials, no access, no network).
@@ -69,7 +65,7 @@ def _what_to_do(stage: str, index: int) -> str:
 
 def _check_arn(arn: str, *, group: str, account: str | None, region: str | None) -> str | None:
     """Why ``arn`` cannot be served by this stage, or None."""
-    match = _ARN.match(arn)
+    match = MODEL_PACKAGE_ARN.fullmatch(arn)
     if match is None:
         return "not a versioned model package ARN"
     if match["group"].lower() != group:

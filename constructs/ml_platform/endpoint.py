@@ -65,10 +65,14 @@ NO_VOLUME_KEY_RULES = (
     "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
 )
 
-_VARIANT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-# CreateModel's ContainerDefinition.ModelPackageName: a versioned package ARN (or a name, not used here).
-_MODEL_PACKAGE_ARN = re.compile(
-    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:model-package/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}/[0-9]+"
+#: ProductionVariant VariantName (botocore's pattern); the stage config checks it with the same pattern.
+VARIANT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_VARIANT_NAME = re.compile(VARIANT_NAME_PATTERN)
+#: CreateModel's ContainerDefinition.ModelPackageName as this platform passes it: a versioned package ARN
+#: (use with ``fullmatch``; the groups name its parts for the stage's checks of which package it is).
+MODEL_PACKAGE_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z\-]*):sagemaker:(?P<region>[a-z0-9\-]+):(?P<account>[0-9]{12}):"
+    r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[0-9]+)"
 )
 _CONTENT_TYPES_MAX = 10
 _TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
@@ -429,7 +433,7 @@ def _check_variants(variants: Sequence[VariantProps]) -> None:
 def _check_variant(where: str, v: VariantProps) -> None:
     if not _VARIANT_NAME.fullmatch(v.name):
         raise _fail(f"{where}.name", v.name, "1-63 letters, digits and inner hyphens (VariantName)")
-    if not Token.is_unresolved(v.model_package_arn) and not _MODEL_PACKAGE_ARN.fullmatch(v.model_package_arn):
+    if not Token.is_unresolved(v.model_package_arn) and not MODEL_PACKAGE_ARN.fullmatch(v.model_package_arn):
         raise _fail(
             f"{where}.model_package_arn",
             v.model_package_arn,
@@ -438,20 +442,9 @@ def _check_variant(where: str, v: VariantProps) -> None:
     allowed_types = enum("ProductionVariantInstanceType")
     if v.instance_type not in allowed_types:
         raise _fail(f"{where}.instance_type", v.instance_type, "a real-time instance type (ml.m5.large, ...)")
-    if v.instance_type.split(".")[1] in GUARDRAIL_EXCLUDED_FAMILIES:
-        raise _fail(
-            f"{where}.instance_type",
-            v.instance_type,
-            "a family that deployment guardrails support (not inf1: SageMaker would silently update it "
-            "all at once, without canary, baking period or auto-rollback)",
-        )
-    if v.autoscaling and _BURSTABLE_FAMILY.fullmatch(v.instance_type.split(".")[1]):
-        raise _fail(
-            f"{where}.instance_type",
-            v.instance_type,
-            "a non-burstable type for an autoscaled variant (SageMaker cannot autoscale ml.t*), or "
-            "autoscaling off",
-        )
+    problem = variant_instance_type_problem(v.instance_type, autoscaling=v.autoscaling)
+    if problem:
+        raise _fail(f"{where}.instance_type", v.instance_type, problem)
     if v.initial_weight < 0:
         raise _fail(f"{where}.initial_weight", v.initial_weight, "0 or more")
     if v.min_capacity < 1:
@@ -470,6 +463,27 @@ def _check_variant(where: str, v: VariantProps) -> None:
             v.target_invocations_per_instance,
             "above 0 (invocations per instance per minute: max RPS x 0.5 x 60)",
         )
+
+
+def variant_instance_type_problem(instance_type: str, *, autoscaling: bool) -> str | None:
+    """What is allowed instead, if a real-time ``instance_type`` cannot serve a variant of this endpoint.
+
+    Deployment guardrails do not support inf1 (SageMaker would silently update it all at once), and
+    Application Auto Scaling cannot scale burstable families (``ml.t2``...; not ``ml.trn1``). The stage config
+    refuses the same types with this text.
+    """
+    family = instance_type.split(".")[1]
+    if family in GUARDRAIL_EXCLUDED_FAMILIES:
+        return (
+            "a family that deployment guardrails support (not inf1: SageMaker would silently update it "
+            "all at once, without canary, baking period or auto-rollback)"
+        )
+    if autoscaling and _BURSTABLE_FAMILY.fullmatch(family):
+        return (
+            "a non-burstable type for an autoscaled variant (SageMaker cannot autoscale ml.t*), or "
+            "autoscaling off"
+        )
+    return None
 
 
 def _check_capture(capture: CaptureProps) -> None:

@@ -215,6 +215,12 @@ BAD_CONFIGS = [
         "ml.t2.medium",
         ["variants.0.instance_type: got 'ml.t2.medium'", "ml.t*"],
     ),
+    ("serving.variants.0.instance_type", "ml.trn1.2xlarge", []),  # the control: trn is not burstable t*
+    (
+        "serving.variants.0.instance_type",
+        "ml.inf1.xlarge",
+        ["variants.0.instance_type: got 'ml.inf1.xlarge'", "not inf1", "without canary"],
+    ),
     (
         "serving.variants",
         [{**v, "weight": 0} for v in BASE["dev"]["serving"]["variants"]],
