@@ -21,18 +21,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ml_platform.endpoint import DeployedVariant
+from stacks.model_packages import LookupFailed, ask_aws
 
 CONTEXT_KEY_PREFIX = "sagemaker-deployed-endpoint-variants"
 #: The serving stack's output holding the endpoint name (stacks/serving_stack.py).
 ENDPOINT_NAME_OUTPUT = "EndpointName"
 
 #: ``lookup(account, region, stack_name)`` -> the deployed variants ([] when nothing is deployed yet).
-#: Raises :class:`DeployedLookupFailed` when AWS cannot be asked.
+#: Raises :class:`stacks.model_packages.LookupFailed` when AWS cannot be asked.
 VariantsLookup = Callable[[str, str, str], Sequence[DeployedVariant]]
-
-
-class DeployedLookupFailed(RuntimeError):
-    """AWS could not be asked; the message says why."""
 
 
 def declared_digest(variants: Sequence[tuple[str, str, bool]]) -> str:
@@ -85,26 +82,16 @@ def deployed_variants(
 
 
 def boto3_variants_lookup(account: str, region: str, stack_name: str) -> list[DeployedVariant]:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        session = boto3.Session(region_name=region)
-        if session.get_credentials() is None:
-            raise DeployedLookupFailed("no AWS credentials")
-        caller = session.client("sts").get_caller_identity()["Account"]
-        if caller != account:
-            raise DeployedLookupFailed(
-                f"the credentials are for account {caller}, the stage deploys to {account}"
-            )
-        return deployed_variants(
+    return ask_aws(
+        account,
+        region,
+        lambda session: deployed_variants(
             session.client("cloudformation"),
             session.client("sagemaker"),
             session.client("application-autoscaling"),
             stack_name,
-        )
-    except (BotoCoreError, ClientError) as error:
-        raise DeployedLookupFailed(str(error)) from None
+        ),
+    )
 
 
 def current_variants(
@@ -135,7 +122,7 @@ def current_variants(
         return None
     try:
         found = list(lookup(account, region, stack_name))
-    except DeployedLookupFailed as error:
+    except LookupFailed as error:
         report(cannot.format(why=str(error)))
         return None
     if save is not None:

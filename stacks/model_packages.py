@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ml_platform.endpoint import MODEL_PACKAGE_ARN
 from stacks.config import LATEST_APPROVED, ServingConfig
@@ -32,8 +32,11 @@ CONTEXT_KEY_PREFIX = "sagemaker-latest-approved-model-package"
 Lookup = Callable[[str, str, str], "str | None"]
 
 
+T = TypeVar("T")
+
+
 class LookupFailed(RuntimeError):
-    """The registry could not be asked; the message says why."""
+    """AWS could not be asked (the registry, or the deployed endpoint); the message says why."""
 
 
 def context_key(account: str, region: str, group: str) -> str:
@@ -139,9 +142,13 @@ def resolve(
     return Resolution(arns=arns, cache=cache, problems=tuple(problems))
 
 
-def boto3_lookup(account: str, region: str, group: str) -> str | None:
-    """The newest Approved package of ``group`` (ListModelPackages), asked with the caller's credentials."""
-    import boto3  # the synth's only AWS call, and only when a lookup is not cached
+def ask_aws(account: str, region: str, ask: Callable[[Any], T]) -> T:
+    """``ask(session)`` with the caller's credentials in ``region``, only if they are for ``account``.
+
+    The synth's only AWS calls go through here (and only when a lookup is not cached); every way they can
+    fail (no credentials, another account, an API or network error) is a :class:`LookupFailed` saying why.
+    """
+    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -151,9 +158,14 @@ def boto3_lookup(account: str, region: str, group: str) -> str | None:
         caller = session.client("sts").get_caller_identity()["Account"]
         if caller != account:
             raise LookupFailed(f"the credentials are for account {caller}, the stage deploys to {account}")
-        return latest_approved(session.client("sagemaker"), group)
+        return ask(session)
     except (BotoCoreError, ClientError) as error:
         raise LookupFailed(str(error)) from None
+
+
+def boto3_lookup(account: str, region: str, group: str) -> str | None:
+    """The newest Approved package of ``group`` (ListModelPackages), asked with the caller's credentials."""
+    return ask_aws(account, region, lambda session: latest_approved(session.client("sagemaker"), group))
 
 
 def latest_approved(client: Any, group: str) -> str | None:

@@ -13,7 +13,6 @@ from app import build_app
 from ml_platform.endpoint import AutoscaledVariantUpdateError, DeployedVariant
 from stacks.config import load_app_config
 from stacks.deployed_endpoint import (
-    DeployedLookupFailed,
     context_key,
     current_variants,
     declared_digest,
@@ -21,6 +20,7 @@ from stacks.deployed_endpoint import (
     from_context,
     to_context,
 )
+from stacks.model_packages import LookupFailed
 from tests.conftest import CDK_JSON, SERVING_CONTEXT, feature_flags
 
 STACK = "MlPlatform-prod-Serving"
@@ -160,7 +160,7 @@ def test_when_aws_cannot_be_asked_synth_says_so_and_goes_on() -> None:
     reports: list[str] = []
 
     def failing(*_: str) -> list[DeployedVariant]:
-        raise DeployedLookupFailed("no AWS credentials")
+        raise LookupFailed("no AWS credentials")
 
     assert run({}, failing, {}, reports) is None
     (report,) = reports

@@ -138,3 +138,21 @@ def test_cached_results_merge_into_the_context_file(tmp_path: Path) -> None:
 def test_the_cache_key_is_a_cdk_style_key_the_config_does_not_mistake_for_its_own() -> None:
     context = {**CDK_JSON["context"], context_key(ACCOUNT, REGION, GROUP): ARN_7}
     assert load_app_config(context).stage.name == "dev"
+
+
+def test_without_credentials_asking_aws_fails_with_the_reason_and_calls_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from stacks.model_packages import ask_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata call from the test
+
+    def never(_: Any) -> None:
+        raise AssertionError("no call without credentials")
+
+    with pytest.raises(LookupFailed, match="no AWS credentials"):
+        ask_aws(ACCOUNT, REGION, never)
