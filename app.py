@@ -98,7 +98,6 @@ def build_app(
     )
     if serving_stack is not None:
         stacks["serving"] = serving_stack
-    tags = platform_tags(config.name)
     monitoring = MonitoringStack(
         app,
         f"{prefix}-Monitoring",
@@ -108,14 +107,14 @@ def build_app(
         job_role_arn_export=training.execution_role_arn_export,
         pipeline_names=training.pipeline_names,
         model_package_group_name=training.model_package_group_name,
-        cost_allocation_tags=tags,
+        cost_allocation_tags=platform_tags(config.name),
         env=env,
         description=f"ML platform ({config.name}): job, pipeline and approval notifications, cost budget",
     )
     monitoring.add_stack_dependency(data, "imports the alert topic's export")
     monitoring.add_stack_dependency(training, "imports the execution role's export")
     stacks["monitoring"] = monitoring
-    for key, value in {**tags, **config.tags}.items():
+    for key, value in config.resource_tags.items():
         Tags.of(app).add(key, value)
     return stacks
 

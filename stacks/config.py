@@ -714,6 +714,11 @@ class StageConfig(_Model):
     serving: ServingConfig | None = None
     monitoring: MonitoringConfig
 
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        """The tags of every resource and job of the stage: the cost-allocation tags, then ``tags``."""
+        return {**platform_tags(self.name), **self.tags}
+
     @model_validator(mode="after")
     def _check_stage(self) -> Self:
         self._check_production_serving()

@@ -39,7 +39,7 @@ from ml_platform.pipelines import ContinuousRange, IntegerRange
 from ml_platform.pipelines.shapes import MetricDefinition
 from ml_platform.serving_image import ServingImage
 from ml_platform.source_bundle import JsonDocument, SourceBundle
-from stacks.config import GPU_FAMILIES, STAGE_IMAGES, StageConfig, platform_tags
+from stacks.config import GPU_FAMILIES, STAGE_IMAGES, StageConfig
 from training_code import contract, ingest_features, metrics
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parents[1] / "training_code"
@@ -165,7 +165,7 @@ class TrainingStack(Stack):
             feature_group_name=feature_group_name,
             feature_store_schema=self.feature_store_schema,
             serving_image_uri=self.serving_image.image_uri,
-            tags={**platform_tags(config.name), **config.tags},
+            tags=config.resource_tags,
         )
         props = self._props(config)
         self.training_pipeline = TrainingPipeline(self, "TrainingPipeline", foundation=foundation, **props)
@@ -258,8 +258,6 @@ class TrainingStack(Stack):
             instance_types=types,
             # The serving container's body limit (and what it announces on /execution-parameters).
             max_payload_mb=contract.MAX_PAYLOAD_MB,
-            # The jobs that cost money carry the platform's cost-allocation tags (app.py tags the stacks).
-            tags={**platform_tags(config.name), **config.tags},
         )
 
     @staticmethod

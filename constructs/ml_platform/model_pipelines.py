@@ -782,8 +782,6 @@ class BatchTransformProps:
     max_concurrent_transforms: int | None = None
     #: Each output line is the input record followed by the model's answer (``JoinSource`` Input).
     join_input: bool = True
-    #: Set on the model and the transform job (cost allocation: these are the jobs that cost money).
-    tags: Mapping[str, str] = field(default_factory=dict)
     #: Environment of the serving container in the transform job (e.g. its per-request row limit).
     environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -880,7 +878,8 @@ class BatchTransformPipeline(SageMakerPipeline):
             )
         }
         checks = parameter_check_steps(batch_parameter_checks())
-        tags = {**transform.tags, "pipeline": self.NAME}
+        # The stage's job tags (foundation.tags, cost allocation), plus which pipeline made the model and job.
+        tags = {**foundation.tags, "pipeline": self.NAME}
         model = model_step(
             self.MODEL_STEP,
             model_from_package(

@@ -195,6 +195,7 @@ def foundation(stack: Stack, tmp_path: Path) -> PipelineFoundation:
         feature_group_name="fg",
         feature_store_schema=JsonDocument(stack, "Schema", document={}),
         serving_image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/serve:1",
+        tags={"project": "p", "stage": "dev"},
     )
 
 
@@ -203,7 +204,6 @@ def props(**overrides: Any) -> BatchTransformProps:
         "instance_type": "ml.m5.xlarge",
         "instance_count": 2,
         "instance_types": ("ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"),
-        "tags": {"project": "p", "stage": "dev"},
     }
     values.update(overrides)
     return BatchTransformProps(**values)

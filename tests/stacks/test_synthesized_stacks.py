@@ -12,7 +12,6 @@ from cfnlint.api import ManualArgs, lint
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.config import platform_tags
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.sagemaker_api import pipeline_definitions, template_exports
 
@@ -158,7 +157,7 @@ def test_stateful_resources_carry_the_stage_tags(
     synthesized: dict[str, SynthesizedStage], stage: str
 ) -> None:
     synth = synthesized[stage]
-    expected = {**platform_tags(stage), **synth.config.tags}
+    expected = synth.config.resource_tags
     for role, locked in LOCKED_LOGICAL_IDS.items():
         resources = synth.template(role)["Resources"]
         for lid in locked:
