@@ -23,13 +23,14 @@ derived from them, are distinct for distinct (prefix, stage) pairs. A stage whos
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -44,6 +45,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from ml_platform.budget import MAX_THRESHOLD_PERCENT, MIN_THRESHOLD_PERCENT
+from ml_platform.clarify_config import BiasSettings, ClarifyConfigs, DatasetSchema, ShapSettings
 from ml_platform.endpoint import (
     MAX_CANARY_PERCENT,
     MODEL_PACKAGE_ARN,
@@ -51,6 +53,18 @@ from ml_platform.endpoint import (
     variant_instance_type_problem,
 )
 from ml_platform.images import IMAGE_TABLE, TABLE_RESOURCE, Image
+from ml_platform.monitor_rules import (
+    HOURLY_RUNTIME_LIMITS,
+    MODEL_QUALITY_METRICS,
+    OFFSET_FORMS,
+    SCHEDULE_FORMS,
+    MonitorType,
+    max_runtime_limit,
+    metric_range,
+    offset_seconds,
+    schedule_period_hours,
+    threshold_problem,
+)
 from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.service_model import enum as sagemaker_enum
 from training_code import contract
@@ -681,10 +695,185 @@ class BudgetConfig(_Model):
         return self
 
 
+def _schedule(value: str) -> str:
+    try:
+        schedule_period_hours(value)
+    except ValueError:
+        raise PydanticCustomError("not_allowed", "{forms}", {"forms": SCHEDULE_FORMS}) from None
+    return value
+
+
+def _offset(value: str) -> str:
+    try:
+        offset_seconds(value)
+    except ValueError:
+        raise PydanticCustomError("not_allowed", "{forms}", {"forms": OFFSET_FORMS}) from None
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_schedule)]
+Offset = Annotated[str, AfterValidator(_offset)]
+FacetValue = Annotated[float, Field(allow_inf_nan=False)] | int | str
+
+
+class _MonitorSchedule(_Model):
+    """A Model Monitor schedule: its cron expression and its jobs' stopping condition."""
+
+    MONITOR_TYPE: ClassVar[MonitorType]
+
+    schedule: Schedule
+    max_runtime_seconds: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _runtime(self) -> Self:
+        period = schedule_period_hours(self.schedule)
+        limit = max_runtime_limit(self.MONITOR_TYPE, period)
+        if self.max_runtime_seconds > limit:
+            raise _fail(
+                "max_runtime_seconds",
+                self.max_runtime_seconds,
+                f"at most {limit} for a {self.MONITOR_TYPE} job every {period} hour(s) (the stopping "
+                "condition cannot exceed the schedule's period; "
+                f"{HOURLY_RUNTIME_LIMITS[self.MONITOR_TYPE]} s per hour for {self.MONITOR_TYPE})",
+            )
+        return self
+
+
+class _GroundTruthWindow(_MonitorSchedule):
+    """Monitors that merge ground truth read a window of captures that ends before the run, so the labels
+    of its inferences have arrived (``StartTimeOffset`` / ``EndTimeOffset``)."""
+
+    start_time_offset: Offset = "-P2D"
+    end_time_offset: Offset = "-P1D"
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        start, end = offset_seconds(self.start_time_offset), offset_seconds(self.end_time_offset)
+        if not start < end < 0:
+            raise _fail(
+                "start_time_offset",
+                self.start_time_offset,
+                f"an offset before end_time_offset ({self.end_time_offset}), which must itself be before the "
+                "run (e.g. -P2D and -P1D: the captures of the day before yesterday, graded with the labels "
+                "that arrived since)",
+            )
+        return self
+
+
+class DataQualityMonitorConfig(_MonitorSchedule):
+    """Data-quality drift of the captured requests against the served package's baseline."""
+
+    MONITOR_TYPE: ClassVar[MonitorType] = "DataQuality"
+    #: Alarm when a feature's distance from its baseline distribution exceeds this (Model Monitor's
+    #: ``comparison_threshold`` default is 0.1).
+    drift_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.1
+
+
+class ModelQualityMonitorConfig(_GroundTruthWindow):
+    """Model quality of the captured predictions graded by the uploaded ground truth."""
+
+    MONITOR_TYPE: ClassVar[MonitorType] = "ModelQuality"
+    metric: str
+    threshold: float
+
+    @model_validator(mode="after")
+    def _metric(self) -> Self:
+        try:
+            low, high = metric_range(self.metric)
+        except ValueError:
+            raise _fail("metric", self.metric, f"one of {', '.join(sorted(set(_ALL_METRICS)))}") from None
+        problem = threshold_problem(self.metric, self.threshold)
+        if problem is not None:
+            raise _fail(
+                "threshold",
+                self.threshold,
+                f"{problem}: a value of {self.metric} from {low} to {high} that the alarm can cross",
+            )
+        return self
+
+
+_ALL_METRICS = tuple(m for names in MODEL_QUALITY_METRICS.values() for m in names)
+
+
+class ModelBiasMonitorConfig(_GroundTruthWindow):
+    """Bias drift of the served predictions (the facet and labels of ``bias``)."""
+
+    MONITOR_TYPE: ClassVar[MonitorType] = "ModelBias"
+
+
+class ModelExplainabilityMonitorConfig(_MonitorSchedule):
+    """Feature-attribution (SHAP) drift of the served model (the settings of ``explainability``)."""
+
+    MONITOR_TYPE: ClassVar[MonitorType] = "ModelExplainability"
+
+
+class BiasConfig(_Model):
+    """The facet and favourable outcome of the pipelines' bias baselines and of bias monitoring."""
+
+    facet: str
+    facet_values_or_threshold: tuple[FacetValue, ...]
+    positive_labels: tuple[str, ...] = ()
+
+
+class ExplainabilityConfig(_Model):
+    """Kernel SHAP of the pipelines' explainability baseline and of explainability monitoring."""
+
+    shap_baseline: tuple[FacetValue, ...]
+    num_samples: Annotated[int, Field(ge=1, le=10_000)] = 100
+    agg_method: Literal["mean_abs", "median", "mean_sq"] = "mean_abs"
+
+
 class MonitoringConfig(_Model):
-    """Operations of the stage: job/pipeline/approval notifications (always on) and the cost budget."""
+    """Operations of the stage: notifications (always on), the cost budget, and Model Monitor.
+
+    ``bias`` and ``explainability`` describe the analyses the pipelines baseline and the schedules repeat;
+    each of the four schedules is optional (left out: not scheduled). Model quality and model bias merge
+    ground truth uploaded under ``ground-truth/<ground_truth_prefix>/``.
+    """
 
     budget: BudgetConfig
+    instance_type: ProcessingInstance = "ml.m5.xlarge"
+    volume_size_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    ground_truth_prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+    bias: BiasConfig
+    explainability: ExplainabilityConfig
+    data_quality: DataQualityMonitorConfig | None = None
+    model_quality: ModelQualityMonitorConfig | None = None
+    model_bias: ModelBiasMonitorConfig | None = None
+    model_explainability: ModelExplainabilityMonitorConfig | None = None
+
+    @model_validator(mode="after")
+    def _ground_truth(self) -> Self:
+        for key in ("model_quality", "model_bias"):
+            if getattr(self, key) is not None and self.ground_truth_prefix is None:
+                raise _fail(
+                    "ground_truth_prefix",
+                    None,
+                    f"a key prefix under ground-truth/ (e.g. 'breast-cancer') when {key} is scheduled: its "
+                    "jobs merge the captured predictions with the labels uploaded there",
+                )
+        return self
+
+    def schedules(self) -> dict[MonitorType, _MonitorSchedule]:
+        """The scheduled monitors, by Model Monitor type."""
+        configured: dict[MonitorType, _MonitorSchedule | None] = {
+            "DataQuality": self.data_quality,
+            "ModelQuality": self.model_quality,
+            "ModelBias": self.model_bias,
+            "ModelExplainability": self.model_explainability,
+        }
+        return {kind: value for kind, value in configured.items() if value is not None}
+
+
+#: The committed manifests of the datasets: ``datasets/<name>/manifest.json``, the same file a dataset
+#: version is uploaded with (``raw/<name>/<version>/manifest.json``).
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+
+
+@functools.lru_cache(maxsize=8)
+def dataset_schema(name: str) -> DatasetSchema:
+    """The schema of dataset ``name`` from ``datasets/<name>/manifest.json`` (read once per process)."""
+    return DatasetSchema.from_file(DATASETS_DIR / name / "manifest.json")
 
 
 class StageConfig(_Model):
@@ -715,6 +904,21 @@ class StageConfig(_Model):
     monitoring: MonitoringConfig
 
     @property
+    def dataset_schema(self) -> DatasetSchema:
+        """The columns of the dataset, from its committed ``datasets/<dataset.name>/manifest.json``."""
+        return dataset_schema(self.dataset.name)
+
+    @property
+    def clarify(self) -> ClarifyConfigs:
+        """The Clarify analysis configurations of the stage (the pipelines' baselines and the monitors)."""
+        bias, explainability = self.monitoring.bias, self.monitoring.explainability
+        return ClarifyConfigs(
+            self.dataset_schema,
+            BiasSettings(bias.facet, bias.facet_values_or_threshold, bias.positive_labels),
+            ShapSettings(explainability.shap_baseline, explainability.num_samples, explainability.agg_method),
+        )
+
+    @property
     def resource_tags(self) -> dict[str, str]:
         """The tags of every resource and job of the stage: the cost-allocation tags, then ``tags``."""
         return {**platform_tags(self.name), **self.tags}
@@ -722,6 +926,7 @@ class StageConfig(_Model):
     @model_validator(mode="after")
     def _check_stage(self) -> Self:
         self._check_production_serving()
+        self._check_dataset_and_monitors()
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise _fail("log_retention_days", self.log_retention_days, f"one of {list(LOG_RETENTION_DAYS)}")
         if self.auto_delete_objects and self.removal_policy != "destroy":
@@ -744,6 +949,35 @@ class StageConfig(_Model):
                 "region (environment-specific synth) or neither (environment-agnostic)"
             )
         return self
+
+    def _check_dataset_and_monitors(self) -> None:
+        """The dataset's manifest agrees with ``dataset`` and the Clarify/model-quality settings fit it."""
+        try:
+            schema = self.dataset_schema
+        except ValueError as error:
+            raise _fail(
+                "dataset.name", self.dataset.name, f"a dataset with a committed manifest ({error})"
+            ) from None
+        if len(schema.classes) != self.dataset.num_classes:
+            raise _fail(
+                "dataset.num_classes",
+                self.dataset.num_classes,
+                f"{len(schema.classes)}, the number of classes its manifest declares "
+                f"({list(schema.classes)})",
+            )
+        try:
+            self.clarify  # noqa: B018 - builds (and so checks) the analysis configurations
+        except ValueError as error:
+            raise ValueError(f"monitoring.{error}") from None
+        quality = self.monitoring.model_quality
+        problem_type = schema.contract.problem_type
+        if quality is not None and quality.metric not in MODEL_QUALITY_METRICS[problem_type]:
+            raise _fail(
+                "monitoring.model_quality.metric",
+                quality.metric,
+                f"a {problem_type} metric ({', '.join(MODEL_QUALITY_METRICS[problem_type])}): the dataset "
+                f"has {len(schema.classes)} classes",
+            )
 
     def _check_production_serving(self) -> None:
         if not self.production or self.serving is None:
