@@ -124,7 +124,12 @@ def _instance_type(shape: str, families: tuple[str, ...] = ()) -> AfterValidator
 
 #: The AWS images the stacks deploy (the pipelines' jobs, incl. the Model Monitor analyzer of the data-quality
 #: baseline; the endpoint runs the platform's own image). A stage's region must have all of them.
-STAGE_IMAGES = (Image.PYTORCH_TRAINING_GPU, Image.PYTORCH_TRAINING_CPU, Image.MODEL_MONITOR_ANALYZER)
+STAGE_IMAGES = (
+    Image.PYTORCH_TRAINING_GPU,
+    Image.PYTORCH_TRAINING_CPU,
+    Image.MODEL_MONITOR_ANALYZER,
+    Image.CLARIFY,
+)
 
 
 def _known_image_region(value: str) -> str:

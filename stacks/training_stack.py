@@ -23,9 +23,11 @@ from ml_platform.execution_role import SageMakerExecutionRole
 from ml_platform.feature_store import FeatureGroup, grant_feature_ingestion
 from ml_platform.images import image_uri
 from ml_platform.model_pipelines import (
+    BaselineConfigs,
     BatchTransformPipeline,
     BatchTransformProps,
     DatasetProps,
+    MonitoringBaselineProps,
     PipelineFoundation,
     ProcessingProps,
     RegistryProps,
@@ -35,12 +37,12 @@ from ml_platform.model_pipelines import (
     TuningPipeline,
     TuningProps,
 )
-from ml_platform.pipelines import ContinuousRange, IntegerRange
+from ml_platform.pipelines import ContinuousRange, IntegerRange, ModelQualityAttributes
 from ml_platform.pipelines.shapes import MetricDefinition
 from ml_platform.serving_image import ServingImage
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 from stacks.config import GPU_FAMILIES, STAGE_IMAGES, StageConfig
-from training_code import contract, ingest_features, metrics
+from training_code import contract, ingest_features, metrics, monitoring_contract
 
 TRAINING_CODE_DIR = Path(__file__).resolve().parents[1] / "training_code"
 
@@ -73,9 +75,37 @@ RUNTIME_CONTRACT = RuntimeContract(
     gate_metric_name=metrics.EVALUATION_GATE_METRIC,
     scoring_output=contract.SCORING,
     baseline_output=contract.BASELINE,
+    labeled_output=contract.LABELED,
+    predictions_output=contract.PREDICTIONS_OUTPUT,
+    predictions_dir=contract.PREDICTIONS_DIR,
 )
 #: The images the pipelines' jobs run (the config checks the stage's region has them all).
 JOB_IMAGES = STAGE_IMAGES
+
+
+def clarify_shadow_instance_type(config: StageConfig) -> str:
+    """The instance type of Clarify's shadow endpoints in the pipelines' checks: the first real-time type
+    the registered packages declare (``registry.inference_instance_types``), so the serving image is known
+    to run on it."""
+    return config.registry.inference_instance_types[0]
+
+
+def model_quality_attributes(config: StageConfig) -> ModelQualityAttributes:
+    """How the model-quality analyzer reads Evaluate's ``predictions.csv`` (its header names the columns).
+
+    Binary: the positive class's probability and the contract's threshold (which turns it into the 1/0
+    the ground truth holds), as the model-quality job definition reads the endpoint's answers; multiclass:
+    the predicted class name (the probability column is the predicted class's, not an input of the job).
+    """
+    mc = config.dataset_schema.contract
+    binary = mc.problem_type == monitoring_contract.BINARY_CLASSIFICATION
+    return ModelQualityAttributes(
+        problem_type=mc.problem_type,
+        inference=monitoring_contract.BASELINE_PREDICTION_COLUMN,
+        ground_truth=monitoring_contract.BASELINE_LABEL_COLUMN,
+        probability=monitoring_contract.BASELINE_PROBABILITY_COLUMN if binary else None,
+        probability_threshold=mc.probability_threshold if binary else None,
+    )
 
 
 def model_package_group_name(stack_name: str) -> str:
@@ -136,20 +166,31 @@ class TrainingStack(Stack):
 
         self.images = {image: image_uri(self, image) for image in JOB_IMAGES}
         self.serving_image = ServingImage(self, "ServingImage", directory=TRAINING_CODE_DIR)
+        # The Clarify analysis configurations of the check steps and the registered monitoring configs.
+        self.baseline_configs = BaselineConfigs(
+            self,
+            "BaselineConfigs",
+            props=MonitoringBaselineProps(
+                clarify=config.clarify,
+                model_quality=model_quality_attributes(config),
+                shadow_instance_type=clarify_shadow_instance_type(config),
+            ),
+        )
         self.execution_role = SageMakerExecutionRole(
             self,
             "ExecutionRole",
             lake=lake,
             read_zones=[Zone.RAW],
-            # monitoring/: the data-quality check writes its baseline under monitoring/baselines/.
+            # monitoring/: the check steps write their baselines under monitoring/baselines/.
             write_zones=[Zone.PROCESSED, Zone.MODELS, Zone.CHECKPOINTS, Zone.MONITORING],
             # SageMaker mirrors checkpoints that train.py prunes: it deletes them in S3 too.
             delete_zones=[Zone.CHECKPOINTS],
             image_uris=list(self.images.values()),
-            # The batch-transform model runs as this role: it pulls the serving image.
+            # The batch-transform model and the Clarify checks' model run as this role: they pull the
+            # serving image.
             image_repositories=[self.serving_image.repository],
             model_package_groups=[self.model_package_group],
-            assets=[self.code.asset, self.feature_store_schema.asset],
+            assets=[self.code.asset, self.feature_store_schema.asset, *self.baseline_configs.assets],
         )
         # Each dataset version's processed features go into the data stack's feature group.
         self.feature_group_name = feature_group_name
@@ -167,7 +208,7 @@ class TrainingStack(Stack):
             serving_image_uri=self.serving_image.image_uri,
             tags=config.resource_tags,
         )
-        props = self._props(config)
+        props = {**self._props(config), "baselines": self.baseline_configs}
         self.training_pipeline = TrainingPipeline(self, "TrainingPipeline", foundation=foundation, **props)
         self.tuning_pipeline = TuningPipeline(
             self, "TuningPipeline", foundation=foundation, tuning=self._tuning(config), **props

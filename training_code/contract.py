@@ -171,8 +171,14 @@ SCORING: Final = "scoring"
 #: line i of ``scoring.csv``: the ground truth for the scores (model-quality baselines). Its own folder,
 #: so a batch transform of the scoring folder never reads it.
 SCORING_LABELS: Final = "scoring_labels"
+#: The labeled test split for the Clarify checks (data bias, model bias, explainability baselines): a header
+#: row (the input columns in the manifest's feature order, raw names, then the manifest's label column),
+#: then the rows of ``scoring.csv`` in its order, each followed by its ground-truth value
+#: (``monitoring_contract.MonitoringContract.ground_truth_value``: "1"/"0" for a binary model, the class
+#: name for a multiclass one). A folder and ProcessingOutput holding only ``labeled.csv``.
+LABELED: Final = "labeled"
 #: Every output folder of the preprocessing job, in the stack's output order.
-PREPROCESS_OUTPUTS: Final = (*SPLITS, BASELINE, SCORING, SCORING_LABELS, RECORDS_DIR)
+PREPROCESS_OUTPUTS: Final = (*SPLITS, BASELINE, SCORING, SCORING_LABELS, LABELED, RECORDS_DIR)
 #: The training job's input channels (SM_CHANNEL_TRAIN, SM_CHANNEL_VALIDATION), fed by those splits.
 TRAINING_CHANNELS: Final = (TRAIN, VALIDATION)
 #: The fitted transform, written into the train split (so it reaches train.py through its channel) and
@@ -186,7 +192,7 @@ ONNX_FILE: Final = "model.onnx"
 
 def split_file(split: str) -> str:
     """``<split>.csv``: the one file in a split's folder (``baseline.csv``, ``scoring.csv``,
-    ``scoring_labels.csv`` for those outputs)."""
+    ``scoring_labels.csv``, ``labeled.csv`` for those outputs)."""
     return f"{split}.csv"
 
 
@@ -224,6 +230,11 @@ INGEST_INPUT_DIR: Final = f"{PROCESSING_ROOT}/input/{RECORDS_DIR}"
 EVALUATE_MODEL_DIR: Final = f"{PROCESSING_ROOT}/model"
 EVALUATE_TEST_DIR: Final = f"{PROCESSING_ROOT}/{TEST}"
 EVALUATION_DIR: Final = f"{PROCESSING_ROOT}/evaluation"
+#: Evaluate's second output: the model-quality baseline dataset (``monitoring_contract.BASELINES_FILE``:
+#: one row per test record, ``prediction,probability,label``), the input of the model-quality
+#: QualityCheck step. Its own ProcessingOutput (name and local folder), apart from the evaluation report.
+PREDICTIONS_OUTPUT: Final = "predictions"
+PREDICTIONS_DIR: Final = f"{PROCESSING_ROOT}/{PREDICTIONS_OUTPUT}"
 #: Training: channels (SM_CHANNEL_<NAME>), model dir (SM_MODEL_DIR), checkpoints (CheckpointConfig.LocalPath).
 CHANNEL_ROOT: Final = f"{OPT_ML}/input/data"
 MODEL_DIR: Final = f"{OPT_ML}/model"

@@ -1,18 +1,37 @@
 """SageMaker processing job: score the trained model on the test split and write ``evaluation.json``.
 
 Run as ``python evaluate.py [options]`` with the whole ``training_code/`` directory as the code input
-(it imports ``model``, ``scoring``, ``metrics`` and ``common``).
+(it imports ``model``, ``scoring``, ``metrics``, ``features``, ``monitoring_contract`` and ``common``).
 
 Inputs
 ------
 * ``--model_path`` (default ``/opt/ml/processing/model/model.tar.gz``): the training job's
   ``model.tar.gz`` (extracted to a temporary directory, rejecting absolute paths and ``..``), or a
-  directory holding either ``model.tar.gz`` or an extracted ``model.pt``;
+  directory holding either ``model.tar.gz`` or an extracted ``model.pt``, with the ``preprocessing.json``
+  training shipped beside it (its ``label.classes`` name the classes; they must equal ``model.pt``'s);
 * ``--test_path`` (default ``/opt/ml/processing/test/test.csv``): the test split written by
   preprocess.py (no header, class index first), or a directory of such ``*.csv`` files.
 
-Output
-------
+Outputs
+-------
+``--predictions_dir`` (default ``/opt/ml/processing/predictions``) / ``predictions.csv``: the
+model-quality baseline dataset (Model Monitor's QualityCheck step reads it): a header row
+``prediction,probability,label`` (:data:`monitoring_contract.BASELINE_COLUMNS`), then one row per test
+record, in test-split order (the order of Preprocess's ``scoring.csv``)::
+
+    prediction,probability,label        # binary (breast cancer: 1 = "benign", classes[1])
+    0,0.03347001041093705,0
+    1,0.8025435097389816,1
+    prediction,probability,label        # multiclass (wine)
+    class_0,0.5147692100831356,class_0
+
+``prediction`` is :meth:`~monitoring_contract.MonitoringContract.predicted_value` of the served label
+(``1``/``0`` for two classes: the positive class's probability above 0.5; the class name for more),
+``probability`` the positive class's probability (binary) or the predicted class's (multiclass), and
+``label`` the actual class as a ground-truth record carries it
+(:meth:`~monitoring_contract.MonitoringContract.ground_truth_value`). The probabilities are those the
+report is computed from, so the accuracy of these rows is the report's accuracy.
+
 ``--output_dir`` (default ``/opt/ml/processing/evaluation``) / ``evaluation.json`` in SageMaker's
 model-quality format (see :mod:`metrics` for the layout and :func:`metrics.evaluation_json_path`)::
 
@@ -37,6 +56,8 @@ error (see :mod:`common`).
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import math
 import sys
 import tarfile
@@ -54,18 +75,22 @@ from common import (
     EXIT_OK,
     ArgumentParser,
     UsageError,
+    atomic_write_bytes,
     atomic_write_json,
     get_logger,
     load_split_csv,
     run_entry_point,
 )
+from features import PreprocessingError, read_preprocessing
 from model import MODEL_FILE, load_model
+from monitoring_contract import BASELINE_COLUMNS, BASELINES_FILE, MonitoringContract
 
 LOG = get_logger("evaluate")
 
 DEFAULT_MODEL_PATH = f"{contract.EVALUATE_MODEL_DIR}/model.tar.gz"
 DEFAULT_TEST_PATH = f"{contract.EVALUATE_TEST_DIR}/{contract.split_file(contract.TEST)}"
 DEFAULT_OUTPUT_DIR = contract.EVALUATION_DIR
+DEFAULT_PREDICTIONS_DIR = contract.PREDICTIONS_DIR
 MODEL_ARCHIVE = "model.tar.gz"
 
 
@@ -129,11 +154,59 @@ def build_report(
     return {metrics.evaluation_section(num_classes): section}
 
 
+def model_classes(directory: Path, artifact: dict[str, Any], *, required: bool) -> list[str]:
+    """The model's class labels, in class-index order: ``label.classes`` of the ``preprocessing.json``
+    shipped beside ``model.pt`` (what the endpoint answers with), which must equal the classes ``model.pt``
+    was trained with. Without the file (a model trained without preprocess.py's transform, which cannot
+    be served) ``model.pt``'s own classes, unless ``required``: the predictions baseline speaks in the
+    served classes, so it needs the file."""
+    path = directory / contract.PREPROCESSING_FILE
+    stored = artifact.get("classes")
+    if not path.is_file():
+        if required:
+            raise UsageError(
+                f"the model has no {contract.PREPROCESSING_FILE} beside {MODEL_FILE}; the predictions "
+                "baseline needs its label classes (the classes the endpoint answers with)"
+            )
+        num_classes = artifact["architecture"]["num_classes"]
+        return [str(c) for c in stored] if stored else [str(i) for i in range(num_classes)]
+    try:
+        classes = list(read_preprocessing(path).classes)
+    except PreprocessingError as error:  # names the file and the key
+        raise UsageError(str(error)) from None
+    if stored is not None and [str(c) for c in stored] != classes:
+        raise UsageError(
+            f"{contract.PREPROCESSING_FILE} names the classes {classes} but {MODEL_FILE} was trained with "
+            f"{list(stored)}; allowed: the same classes in the same order"
+        )
+    return classes
+
+
+def format_predictions_csv(proba: np.ndarray, y_true: np.ndarray, classes: Sequence[str]) -> str:
+    """The model-quality baseline dataset (see the module doc): header, then one row per test record."""
+    try:
+        monitoring = MonitoringContract(tuple(classes))
+    except ValueError as error:
+        raise UsageError(f"the model's classes: {error}") from None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BASELINE_COLUMNS)
+    for probabilities, true_class in zip(proba.tolist(), y_true.tolist(), strict=True):
+        writer.writerow(monitoring.baseline_row(probabilities, classes[true_class]))
+    return out.getvalue()
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description="Evaluate the model on the test split (SageMaker processing).")
     parser.add_argument("--model_path", "--model-path", default=DEFAULT_MODEL_PATH)
     parser.add_argument("--test_path", "--test-path", default=DEFAULT_TEST_PATH)
     parser.add_argument("--output_dir", "--output-dir", default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument(
+        "--predictions_dir",
+        "--predictions-dir",
+        default=DEFAULT_PREDICTIONS_DIR,
+        help=f"where {BASELINES_FILE} (the model-quality baseline dataset) goes",
+    )
     parser.add_argument("--bootstrap_samples", "--bootstrap-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -143,25 +216,38 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def evaluate(
-    model_path: Path, test_path: Path, output_dir: Path, bootstrap_samples: int, seed: int
+    model_path: Path,
+    test_path: Path,
+    output_dir: Path,
+    bootstrap_samples: int,
+    seed: int,
+    predictions_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """Write the report into ``output_dir`` and, given ``predictions_dir``, the predictions baseline there
+    (the job always writes both; callers that only want the report leave it out). Returns the report."""
     x_test, y_test = load_split_csv(test_path, "test split")
     with tempfile.TemporaryDirectory(prefix="model-") as scratch:
         directory = locate_model(model_path, Path(scratch))
         model, artifact = load_model(directory / MODEL_FILE)
+        classes = model_classes(directory, artifact, required=predictions_dir is not None)
     in_features = artifact["architecture"]["in_features"]
     num_classes = artifact["architecture"]["num_classes"]
     if x_test.shape[1] != in_features:
         raise UsageError(f"the test split has {x_test.shape[1]} features but the model expects {in_features}")
     if int(y_test.max()) >= num_classes:
         raise UsageError(f"the test split has class index {int(y_test.max())}; the model knows {num_classes}")
+    if len(classes) != num_classes:
+        raise UsageError(f"the model has {num_classes} outputs but names {len(classes)} classes {classes}")
     with torch.no_grad():
         logits = model(torch.from_numpy(x_test))
     proba = torch.softmax(logits.double(), dim=1).numpy()
-    classes = list(artifact.get("classes") or [str(i) for i in range(num_classes)])
     report = build_report(y_test, proba, classes, bootstrap_samples, seed)
+    predictions = format_predictions_csv(proba, y_test, classes) if predictions_dir is not None else None
     path = output_dir / metrics.EVALUATION_FILE_NAME
     atomic_write_json(path, report)
+    if predictions_dir is not None and predictions is not None:
+        atomic_write_bytes(predictions_dir / BASELINES_FILE, predictions.encode("utf-8"))
+        LOG.info("wrote %s: %d rows", predictions_dir / BASELINES_FILE, y_test.shape[0])
     section = report[metrics.evaluation_section(num_classes)]
     LOG.info(
         "wrote %s: %d test rows, %s",
@@ -177,7 +263,12 @@ def evaluate(
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     evaluate(
-        Path(args.model_path), Path(args.test_path), Path(args.output_dir), args.bootstrap_samples, args.seed
+        Path(args.model_path),
+        Path(args.test_path),
+        Path(args.output_dir),
+        args.bootstrap_samples,
+        args.seed,
+        Path(args.predictions_dir),
     )
     return EXIT_OK
 

@@ -19,12 +19,13 @@ dataset) and tqdm. It lays out ``<workdir>/opt/ml`` like the SageMaker container
 
 * ``opt/ml/processing/input/``: ``data.csv`` + ``manifest.json`` (the raw dataset);
 * ``opt/ml/processing/output/``: preprocess.py's outputs (train/, validation/, test/, baseline/,
-  and feature_store/ with ``--feature_store_stage``: the records that
+  scoring/, scoring_labels/, labeled/, and feature_store/ with ``--feature_store_stage``: the records that
   ``ingest_features.py`` would write to the feature group; nothing here calls AWS);
 * ``opt/ml/input/data/{train,validation}``: the training channels (``SM_CHANNEL_*``);
 * ``opt/ml/model``: ``SM_MODEL_DIR``; ``opt/ml/checkpoints``: ``SM_CHECKPOINT_DIR``;
 * ``opt/ml/processing/model/model.tar.gz`` and ``opt/ml/processing/test/test.csv``: evaluate.py's inputs;
 * ``opt/ml/processing/evaluation/evaluation.json``: the report, printed at the end;
+* ``opt/ml/processing/predictions/predictions.csv``: evaluate.py's model-quality baseline dataset;
 * ``logs/<step>.log``: each step's full output.
 
 ``<workdir>/opt`` and ``<workdir>/logs`` are recreated on every run.
@@ -309,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(processing / "test" / "test.csv"),
                 "--output_dir",
                 str(processing / "evaluation"),
+                "--predictions_dir",
+                str(processing / contract.PREDICTIONS_OUTPUT),
             ],
             env,
             logs / "evaluate.log",

@@ -358,7 +358,8 @@ def require_single_record(record: CaptureRecord) -> CaptureRecord:
 
 # ---- ground truth ----------------------------------------------------------------------------------
 
-#: The lake zone ground-truth labels are uploaded to (``s3://<lake>/ground-truth/<endpoint>/yyyy/mm/dd/hh/``).
+#: The lake zone ground-truth labels are uploaded to: ``s3://<lake>/ground-truth/<prefix>/yyyy/mm/dd/hh/``,
+#: ``<prefix>`` being the stage config's ``monitoring.ground_truth_prefix``.
 GROUND_TRUTH_PREFIX: Final = "ground-truth"
 #: The documented encoding ("only CSV supported at launch, we assume 'data' only consists of label").
 GROUND_TRUTH_ENCODING: Final = CSV_ENCODING
@@ -689,6 +690,58 @@ class MonitoringContract:
         if label not in self.classes:
             raise ValueError(f"label {label!r}: allowed: one of {list(self.classes)}")
         return label
+
+    # -- the model-quality baseline dataset --
+
+    def baseline_row(self, probabilities: Sequence[float], true_label: str) -> tuple[str, str, str]:
+        """One row of the model-quality baseline dataset (:data:`BASELINE_COLUMNS`) for a record whose class
+        probabilities (class-index order) are ``probabilities`` and whose actual class is ``true_label``.
+
+        The prediction is the served label (the first class of highest probability, as the server's
+        argmax) as :meth:`predicted_value` turns it into what the job compares; the probability is the
+        positive class's for a binary model (what ``ProbabilityAttribute`` and the threshold read), the
+        predicted class's for a multiclass one (informative: the multiclass job reads the prediction);
+        the label is :meth:`ground_truth_value`, the value a ground-truth record carries.
+        """
+        values = [float(p) for p in probabilities]
+        if len(values) != len(self.classes) or not all(0.0 <= p <= 1.0 for p in values):
+            raise ValueError(
+                f"probabilities {values}: allowed: {len(self.classes)} values in [0, 1], one per class of "
+                f"{list(self.classes)}"
+            )
+        predicted = max(range(len(values)), key=values.__getitem__)  # the first maximum, as np.argmax
+        probability = values[self.positive_class_index] if self.binary else values[predicted]
+        return (
+            self.predicted_value(self.classes[predicted], probability),
+            repr(probability),
+            self.ground_truth_value(true_label),
+        )
+
+
+# ---- the model-quality baseline dataset ------------------------------------------------------------
+# What Evaluate writes (contract.PREDICTIONS_OUTPUT) and the model-quality QualityCheck step reads: a CSV
+# with a header row, one row per test record; the step's attributes name the columns. Model Monitor
+# allows only lower-case letters and "_" in a baseline dataset's column names (Developer Guide, Model
+# Monitor FAQ), which BASELINE_COLUMN_NAME checks.
+
+BASELINE_PREDICTION_COLUMN: Final = "prediction"
+BASELINE_PROBABILITY_COLUMN: Final = "probability"
+BASELINE_LABEL_COLUMN: Final = "label"
+#: The header of the model-quality baseline dataset, in column order.
+BASELINE_COLUMNS: Final = (BASELINE_PREDICTION_COLUMN, BASELINE_PROBABILITY_COLUMN, BASELINE_LABEL_COLUMN)
+#: The file Evaluate writes into its predictions output folder.
+BASELINES_FILE: Final = "predictions.csv"
+BASELINE_COLUMN_NAME: Final = re.compile(r"[a-z]+(_[a-z]+)*")
+
+
+def check_baseline_column_name(name: str) -> str:
+    """``name`` if Model Monitor accepts it as a baseline dataset's column name, else ``ValueError``."""
+    if not BASELINE_COLUMN_NAME.fullmatch(name):
+        raise ValueError(
+            f"baseline column {name!r}: allowed: lower-case letters with '_' as the only separator "
+            "(Model Monitor's rule for baseline dataset column names)"
+        )
+    return name
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

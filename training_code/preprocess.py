@@ -58,6 +58,13 @@ Output (``--output_dir``, default ``/opt/ml/processing/output``; one ProcessingO
 * ``scoring_labels/scoring_labels.csv``: the test split's label (the class name, as in
   ``preprocessing.json``'s ``label.classes``), one per line, line i belonging to line i of
   ``scoring.csv``: the ground truth to compare its scores with;
+* ``labeled/labeled.csv``: the dataset of the Clarify checks (data bias, model bias, explainability): a
+  header row (the input columns in the manifest's feature order, raw names, then the manifest's label
+  column), then row i of ``scoring.csv`` followed by its ground-truth value, as a ground-truth record
+  carries it (:meth:`monitoring_contract.MonitoringContract.ground_truth_value`: ``1``/``0`` for two
+  classes, 1 meaning the second class of ``label.classes``; the class name for more). Class labels must
+  be monitorable (no comma, quote or line break: a ground-truth value is one CSV cell), else the job
+  fails (exit 2) naming the label;
 * only with ``--feature_store_schema``: ``feature_store/records.csv`` and ``feature_store/schema.json``
   (below); :mod:`ingest_features` writes them into the feature group. Without the argument the outputs
   are exactly the ones above.
@@ -139,6 +146,7 @@ from ingest_features import (
     parse_schema,
     parse_timestamp,
 )
+from monitoring_contract import MonitoringContract
 
 LOG = get_logger("preprocess")
 
@@ -152,6 +160,7 @@ SPLIT_FILES = {split: f"{split}/{contract.split_file(split)}" for split in SPLIT
 BASELINE_FILE = f"{contract.BASELINE}/{contract.split_file(contract.BASELINE)}"
 SCORING_FILE = f"{contract.SCORING}/{contract.split_file(contract.SCORING)}"
 SCORING_LABELS_FILE = f"{contract.SCORING_LABELS}/{contract.split_file(contract.SCORING_LABELS)}"
+LABELED_FILE = f"{contract.LABELED}/{contract.split_file(contract.LABELED)}"
 FEATURE_STORE_RECORDS = f"{RECORDS_DIR}/{RECORDS_FILE}"
 FEATURE_STORE_SCHEMA = f"{RECORDS_DIR}/{SCHEMA_FILE}"
 #: The one mapping rule from a manifest column name to a Feature Store feature name.
@@ -755,6 +764,32 @@ def format_scoring_csv(rows: Sequence[Sequence[str]]) -> str:
     return out.getvalue()
 
 
+def format_labeled_csv(
+    input_columns: Sequence[str],
+    label_column: str,
+    rows: Sequence[Sequence[str]],
+    classes: Sequence[str],
+    labels: Sequence[str],
+) -> str:
+    """The labeled dataset of the Clarify checks: header (input columns, then the label column), then each
+    raw row followed by the ground-truth value of its class label (see the module doc).
+
+    Refuses (exit 2) class labels that a ground-truth record cannot carry and a header Clarify cannot
+    read (an input column named like the label): the checks would fail later, in a pipeline run.
+    """
+    try:
+        monitoring = MonitoringContract(tuple(classes))
+        header = MonitoringContract.clarify_headers(input_columns, label_column)
+    except ValueError as error:
+        raise UsageError(f"label column {label_column!r}: {error}") from None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row, label in zip(rows, labels, strict=True):
+        writer.writerow([*row, monitoring.ground_truth_value(label)])
+    return out.getvalue()
+
+
 def check_single_line_cells(
     names: Sequence[str], rows: Sequence[Sequence[str]], origins: Sequence[str]
 ) -> None:
@@ -943,7 +978,11 @@ def preprocess(
     outputs[BASELINE_FILE] = format_baseline_csv([s.name for s in feature_specs], baseline_rows)
     test_rows = [[rows[i][p] for p in feature_positions] for i in splits["test"]]
     outputs[SCORING_FILE] = format_scoring_csv(test_rows)
-    outputs[SCORING_LABELS_FILE] = format_scoring_csv([[classes[c]] for c in labels[splits["test"]].tolist()])
+    test_labels = [classes[c] for c in labels[splits["test"]].tolist()]
+    outputs[SCORING_LABELS_FILE] = format_scoring_csv([[label] for label in test_labels])
+    outputs[LABELED_FILE] = format_labeled_csv(
+        [s.name for s in feature_specs], manifest.label, test_rows, classes, test_labels
+    )
     # Only in the train split: it reaches train.py through the train channel and ships in model.tar.gz.
     outputs[f"{contract.TRAIN}/{PREPROCESSING_FILE}"] = dumps_json(spec)
     if feature_store is not None and sources is not None:

@@ -264,9 +264,13 @@ class ClarifyConfigs:
             "facet": self._facet(),
         }
 
-    def explainability_monitoring(self, shadow_instance_type: str, model_name: str) -> dict[str, Any]:
+    def explainability_monitoring(
+        self, shadow_instance_type: str, model_name: str | None = None
+    ) -> dict[str, Any]:
         """The ModelExplainability job's config: the input headers (no label: captures have none), SHAP,
-        and the model its shadow endpoint serves."""
+        and the model its shadow endpoint serves (``model_name``; a model package registers the config
+        without one, as the SageMaker SDK's ClarifyCheckStep does: the package cannot know which model a
+        monitoring job will use)."""
         return {
             "version": ANALYSIS_CONFIG_VERSION,
             "headers": list(self.schema.input_columns),

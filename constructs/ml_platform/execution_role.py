@@ -17,6 +17,10 @@ from ml_platform.data_lake import LakeAccess, Zone
 
 # Job types a SageMaker pipeline of this platform creates, as IAM resource types.
 JOB_RESOURCE_TYPES = ("processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job")
+#: The name prefix of the shadow endpoints (and their configs) SageMaker Clarify creates to ask a model for
+#: post-training bias and SHAP (its default ``endpoint_name_prefix``; the Developer Guide's Clarify VPC page
+#: shows such names).
+CLARIFY_SHADOW_ENDPOINT_PREFIX = "sagemaker-clarify-endpoint"
 
 
 class SageMakerExecutionRole(Construct):
@@ -35,8 +39,11 @@ class SageMakerExecutionRole(Construct):
     * registering model packages into ``model_package_groups`` (the role depends on them) and describing
       their versions (``CreateModel`` from a package reads it with the caller's permissions);
     * creating and describing SageMaker models of this account and region (the batch-transform pipeline's
-      model step; it is also the model's execution role, so it pulls the package's image and reads its
-      artifact);
+      model step, and the model the Clarify checks serve; it is also the models' execution role, so it pulls
+      the serving image and reads the artifact);
+    * the check steps' drift checks against the group's latest approved package (list and describe the
+      group's packages), and SageMaker Clarify's shadow endpoint of a model (create, describe, invoke and
+      delete endpoint configs and endpoints named ``sagemaker-clarify-endpoint*``);
     * pulling the framework images (``image_uris``) and the platform's own images (``image_repositories``,
       e.g. the serving image's CDK asset repository), writing job logs and metrics.
     """
@@ -180,6 +187,44 @@ class SageMakerExecutionRole(Construct):
                 resources=[self.model_arn],
             )
         )
+        # The check steps compare with the baselines of the group's latest approved package when a run sets
+        # SkipDriftChecks or RegisterNewBaselines to false: SageMaker Pipelines lists the group's packages
+        # (ListModelPackages authorizes on the model-package resource type, without a group in the request's
+        # ARN) and describes the latest (RegisteredPackages above).
+        self.package_list_arn = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name="*"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="FindApprovedBaselines",
+                actions=["sagemaker:ListModelPackages"],
+                resources=[self.package_list_arn],
+            )
+        )
+        # SageMaker Clarify's model checks (post-training bias, SHAP) run as this role and stand up a shadow
+        # endpoint of the step's model: it describes the model, creates the config and endpoint, invokes it
+        # and deletes both (Developer Guide, "Configure Clarify processing jobs for Amazon VPC").
+        self.shadow_endpoint_arns = [
+            stack.format_arn(
+                service="sagemaker", resource=kind, resource_name=f"{CLARIFY_SHADOW_ENDPOINT_PREFIX}*"
+            )
+            for kind in ("endpoint-config", "endpoint")
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ClarifyShadowEndpoints",
+                actions=[
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:InvokeEndpoint",
+                ],
+                resources=self.shadow_endpoint_arns,
+            )
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PassOnlyThisRoleToSageMaker",
@@ -268,6 +313,18 @@ class SageMakerExecutionRole(Construct):
             "SageMaker Pipelines names the models its model steps create at run time; the grant is limited "
             "to creating, describing and tagging models of this account and region (no delete).",
             self.model_arn,
+        )
+        acknowledge_resources(
+            policy,
+            "ListModelPackages authorizes on the model-package resource type without naming a group; the "
+            "grant allows listing only (describing is limited to this stage's groups).",
+            self.package_list_arn,
+        )
+        acknowledge_resources(
+            policy,
+            "SageMaker Clarify names its shadow endpoints at run time with this fixed prefix; the grant is "
+            "limited to endpoints and endpoint configs of this account and region with that prefix.",
+            *self.shadow_endpoint_arns,
         )
         acknowledge(
             policy,

@@ -14,12 +14,22 @@ its config and wires them:
 Graphs::
 
     training:        Check* -> Preprocess -> IngestFeatures
-                                          -> DataQualityCheck (its baseline: Register's drift baselines)
-                                          -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Register | Fail
+                                          -> DataQualityCheck, DataBiasCheck (baselines of the data)
+                                          -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Checks -> Register
+                                                                                          | Fail
     tuning:          Check* -> Preprocess -> IngestFeatures
-                                          -> DataQualityCheck (its baseline: Register's drift baselines)
-                                          -> Tune -> EvaluateBest -> Gate -> Register | Fail
+                                          -> DataQualityCheck, DataBiasCheck
+                                          -> Tune -> EvaluateBest -> Gate -> Checks -> Register | Fail
     batch-transform: Check* -> ScoringModel (CreateModel from the package) -> BatchTransform
+
+    Checks (per branch, only for a model that passed the gate): ClarifyModel<branch> (CreateModel of the
+    trained artifact), ModelQualityCheck<branch> (Evaluate's predictions), ModelBiasCheck<branch> and
+    ModelExplainabilityCheck<branch> (Clarify with a shadow endpoint of ClarifyModel<branch>).
+
+Every baseline lands in ``monitoring/baselines/<pipeline>/<execution>/<kind>/`` (:data:`BASELINE_FOLDERS`);
+Register records them as the package's model metrics (what this run computed) and drift-check baselines
+(what Model Monitor compares traffic with: the same files, or with ``RegisterNewBaselines`` false the
+latest approved package's).
 
 Models are registered with the platform's own inference container (``ServingImage``) and the artifact
 the run trained, so an approved package serves without a framework container.
@@ -37,8 +47,10 @@ from typing import Any
 
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from ml_platform.clarify_config import ClarifyConfigs, config_asset
 from ml_platform.data_lake import LakeAccess, Zone
 from ml_platform.images import Image
 from ml_platform.instance_types import api_instance_types, has_instance_storage, same_storage_class
@@ -48,18 +60,23 @@ from ml_platform.pipelines import (
     IntegerRange,
     JobEnvironment,
     Json,
+    ModelQualityAttributes,
     Parameter,
     ParameterCheck,
     SageMakerPipeline,
     SpotSettings,
     Step,
+    clarify_check_step,
+    clarify_job,
     condition_step,
     data_quality_baseline_job,
     fail_step,
     join,
     json_get,
+    model_from_artifacts,
     model_from_package,
     model_package,
+    model_quality_baseline_job,
     model_step,
     param,
     parameter_check_steps,
@@ -83,18 +100,47 @@ from ml_platform.pipelines.shapes import (
     DriftCheckBaselines,
     EarlyStoppingType,
     MetricDefinition,
+    MetricsSource,
+    ModelMetrics,
     ObjectiveType,
     TuningStrategy,
 )
+from ml_platform.pipelines.steps import ClarifyCheckType
 from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
 #: The data-quality baseline step (Model Monitor's analyzer on Preprocess's baseline output).
 DATA_QUALITY_STEP = "DataQualityCheck"
+#: The pre-training bias baseline step (Clarify on Preprocess's labeled output), beside DataQualityCheck.
+DATA_BIAS_STEP = "DataBiasCheck"
+# Per branch (the name + the branch suffix: Spot, OnDemand, Best), inside the quality gate's if-branch.
+#: The model-quality baseline step (Model Monitor's analyzer on Evaluate's predictions).
+MODEL_QUALITY_STEP = "ModelQualityCheck"
+#: The post-training bias and SHAP baseline steps (Clarify with a shadow endpoint of the checked model).
+MODEL_BIAS_STEP = "ModelBiasCheck"
+EXPLAINABILITY_STEP = "ModelExplainabilityCheck"
+#: The Model step creating the SageMaker model those two Clarify steps serve (``ModelName``).
+CLARIFY_MODEL_STEP = "ClarifyModel"
 #: Where baselines land: ``monitoring/baselines/<pipeline>/<execution>/<kind>/`` (issue 9).
 BASELINES_FOLDER = "baselines"
 DATA_QUALITY_FOLDER = "data-quality"
+MODEL_QUALITY_FOLDER = "model-quality"
+DATA_BIAS_FOLDER = "data-bias"
+MODEL_BIAS_FOLDER = "model-bias"
+EXPLAINABILITY_FOLDER = "explainability"
+#: Check step (without branch suffix) -> the ``<kind>`` folder of its baseline.
+BASELINE_FOLDERS = {
+    DATA_QUALITY_STEP: DATA_QUALITY_FOLDER,
+    MODEL_QUALITY_STEP: MODEL_QUALITY_FOLDER,
+    DATA_BIAS_STEP: DATA_BIAS_FOLDER,
+    MODEL_BIAS_STEP: MODEL_BIAS_FOLDER,
+    EXPLAINABILITY_STEP: EXPLAINABILITY_FOLDER,
+}
+#: The pipeline parameters of every check step (SkipCheck, RegisterNewBaseline).
+SKIP_DRIFT_CHECKS = "SkipDriftChecks"
+REGISTER_NEW_BASELINES = "RegisterNewBaselines"
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
@@ -160,6 +206,13 @@ class RuntimeContract:
     #: Preprocess's output of the data-quality baseline dataset (a CSV with a header row: the raw train
     #: features, as the endpoint receives them): the DataQualityCheck step's input.
     baseline_output: str
+    #: Preprocess's output of the labeled test split (header: input columns then the label; the label
+    #: cells are ground-truth values): the dataset of the three Clarify check steps.
+    labeled_output: str
+    #: Evaluate's second output (name and container folder): the model-quality baseline dataset
+    #: (``prediction,probability,label`` per test record), the ModelQualityCheck step's input.
+    predictions_output: str
+    predictions_dir: str
 
 
 @dataclass(frozen=True)
@@ -216,6 +269,57 @@ class RegistryProps:
     #: default).
     content_types: tuple[str, ...] = CONTENT_TYPES
     response_types: tuple[str, ...] = RESPONSE_TYPES
+
+
+@dataclass(frozen=True)
+class MonitoringBaselineProps:
+    """What the baselines of the checks need: the Clarify analyses (from the dataset's manifest and the
+    stage's ``monitoring.bias`` / ``monitoring.explainability``), how the model-quality analyzer reads
+    Evaluate's predictions, and the instance type of Clarify's shadow endpoint (a hosting type the
+    serving image runs on)."""
+
+    clarify: ClarifyConfigs
+    model_quality: ModelQualityAttributes
+    shadow_instance_type: str
+
+
+class BaselineConfigs(Construct):
+    """The Clarify analysis configurations as file assets (``analysis_config.json``), built once per stage.
+
+    The three baselining configs are the ``analysis_config`` inputs of the check steps; the bias and
+    explainability *monitoring* configs are what the packages register as their drift-check
+    ``ConfigFile`` s. The execution role must read all of them: pass :attr:`assets` to
+    :class:`~ml_platform.execution_role.SageMakerExecutionRole`.
+    """
+
+    def __init__(self, scope: Construct, id_: str, *, props: MonitoringBaselineProps) -> None:
+        super().__init__(scope, id_)
+        self.props = props
+        clarify, shadow = props.clarify, props.shadow_instance_type
+        self.data_bias = config_asset(self, "DataBias", clarify.data_bias_baselining())
+        self.model_bias = config_asset(self, "ModelBias", clarify.model_bias_baselining(shadow))
+        self.explainability = config_asset(self, "Explainability", clarify.explainability_baselining(shadow))
+        self.bias_monitoring = config_asset(self, "BiasMonitoring", clarify.bias_monitoring())
+        self.explainability_monitoring = config_asset(
+            self, "ExplainabilityMonitoring", registered_explainability_config(clarify, shadow)
+        )
+
+    @property
+    def assets(self) -> list[s3_assets.Asset]:
+        return [
+            self.data_bias,
+            self.model_bias,
+            self.explainability,
+            self.bias_monitoring,
+            self.explainability_monitoring,
+        ]
+
+
+def registered_explainability_config(clarify: ClarifyConfigs, shadow_instance_type: str) -> dict[str, Any]:
+    """The explainability monitoring config a package registers (``DriftCheckBaselines.Explainability.
+    ConfigFile``): without ``predictor.model_name`` (see ``ClarifyConfigs.explainability_monitoring``); the
+    monitoring stack writes its own config naming the model its jobs use."""
+    return clarify.explainability_monitoring(shadow_instance_type)
 
 
 def parameter_checks(parameters: Mapping[str, Parameter]) -> list[ParameterCheck]:
@@ -298,6 +402,7 @@ class _Steps:
         dataset: DatasetProps,
         processing: ProcessingProps,
         training: TrainingProps,
+        baselines: BaselineConfigs,
     ) -> None:
         self.name = name
         self.foundation = foundation
@@ -305,6 +410,7 @@ class _Steps:
         self.dataset = dataset
         self.processing = processing
         self.training = training
+        self.baselines = baselines
         self.jobs = foundation.jobs
         self.encrypt_processing_volumes = not has_instance_storage(processing.instance_type)
         self.encrypt_training_volumes = not has_instance_storage(training.instance_type)
@@ -362,10 +468,11 @@ class _Steps:
                 Parameter("TrainingInstanceType", "String", training.instance_type, tuple(training_types)),
                 *extra,
                 Parameter("AccuracyThreshold", "Float", training.accuracy_threshold),
-                # A first run has no approved package to check against: skip the drift check and make
-                # the new baseline the one used (SageMaker refuses false without a previous baseline).
-                Parameter("SkipDataQualityCheck", "Boolean", True),
-                Parameter("RegisterNewDataQualityBaseline", "Boolean", True),
+                # Of all five check steps. A first run has no approved package to check against: skip the
+                # drift checks and make the new baselines the ones registered (SageMaker refuses false
+                # without a previous baseline of the check's type).
+                Parameter(SKIP_DRIFT_CHECKS, "Boolean", True),
+                Parameter(REGISTER_NEW_BASELINES, "Boolean", True),
             )
         }
 
@@ -380,6 +487,7 @@ class _Steps:
             self.preprocess(p, [c["Name"] for c in checks]),
             self.ingest_features(p),
             self.data_quality_check(p),
+            self.data_bias_check(p),
         ]
 
     def preprocess(self, p: Mapping[str, Parameter], depends_on: list[str]) -> Step:
@@ -468,22 +576,162 @@ class _Steps:
             request,
             check_type="DATA_QUALITY",
             model_package_group_name=self.foundation.model_package_group_name,
-            skip_check=p["SkipDataQualityCheck"].ref,
-            register_new_baseline=p["RegisterNewDataQualityBaseline"].ref,
+            skip_check=p[SKIP_DRIFT_CHECKS].ref,
+            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
         )
 
-    @staticmethod
-    def drift_check_baselines() -> DriftCheckBaselines:
-        """What the model package registers as its drift-check baselines: the baselines this run computed."""
+    def _clarify_request(
+        self, p: Mapping[str, Parameter], *, config_uri: str, dataset_uri: Json, folder: str, asks_model: bool
+    ) -> Any:
+        """A Clarify job of this pipeline. ``asks_model``: post-training bias or SHAP, whose shadow endpoint
+        the job creates and calls through the SageMaker API and runtime, so (the one documented exception
+        besides IngestFeatures) its network isolation is off; a run on the dataset alone is isolated."""
+        return clarify_job(
+            env=self.jobs,
+            image_uri=self.foundation.images[Image.CLARIFY],
+            config_uri=config_uri,
+            dataset_uri=dataset_uri,
+            output_uri=self.baseline_uri(folder),
+            instance_type=p["ProcessingInstanceType"].ref,
+            instance_count=1,
+            volume_size_gb=self.processing.volume_size_gb,
+            max_runtime_seconds=self.processing.max_runtime_seconds,
+            encrypt_volume=self.encrypt_processing_volumes,
+            network_isolation=not asks_model,
+        )
 
-        def source(prop: str) -> Any:
-            return {"ContentType": "application/json", "S3Uri": step_property(DATA_QUALITY_STEP, prop)}
+    def data_bias_check(self, p: Mapping[str, Parameter]) -> Step:
+        """Clarify's pre-training bias of Preprocess's labeled test split (``analysis.json``), after
+        Preprocess, beside training: no model is involved, so the job is network-isolated."""
+        request = self._clarify_request(
+            p,
+            config_uri=self.baselines.data_bias.s3_object_url,
+            dataset_uri=self.split_uri(self.contract.labeled_output),
+            folder=DATA_BIAS_FOLDER,
+            asks_model=False,
+        )
+        return clarify_check_step(
+            DATA_BIAS_STEP,
+            request,
+            check_type="DATA_BIAS",
+            model_package_group_name=self.foundation.model_package_group_name,
+            skip_check=p[SKIP_DRIFT_CHECKS].ref,
+            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+        )
 
+    def model_checks(
+        self, p: Mapping[str, Parameter], *, suffix: str, model_data: Json, predictions_uri: Json
+    ) -> list[Step]:
+        """The baselines of a model that passed the gate: the model Clarify serves, model quality (Evaluate's
+        predictions), post-training bias and SHAP (Clarify asking that model on the labeled test split)."""
+        processing, baselines = self.processing, self.baselines
+        model_step_name = f"{CLARIFY_MODEL_STEP}{suffix}"
+        # Network isolation off: Clarify's shadow endpoint of this model is reached over the network by the
+        # Clarify job (Developer Guide, "Configure Clarify processing jobs for Amazon VPC": "The network
+        # isolation option of both the SageMaker Clarify job and the model must be disabled"). The model
+        # only ever serves that shadow endpoint; served models are created from packages, isolated.
+        model = model_step(
+            model_step_name,
+            model_from_artifacts(
+                image_uri=self.foundation.serving_image_uri,
+                model_data_url=model_data,
+                role_arn=self.foundation.role.role_arn,
+                network_isolation=False,
+                tags={**self.foundation.tags, "pipeline": self.name},
+            ),
+        )
+        model_name = step_property(model_step_name, "ModelName")
+        quality = quality_check_step(
+            f"{MODEL_QUALITY_STEP}{suffix}",
+            model_quality_baseline_job(
+                env=self.jobs,
+                image_uri=self.foundation.images[Image.MODEL_MONITOR_ANALYZER],
+                dataset_uri=predictions_uri,
+                output_uri=self.baseline_uri(MODEL_QUALITY_FOLDER),
+                attributes=baselines.props.model_quality,
+                instance_type=p["ProcessingInstanceType"].ref,
+                instance_count=1,
+                volume_size_gb=processing.volume_size_gb,
+                max_runtime_seconds=processing.max_runtime_seconds,
+                encrypt_volume=self.encrypt_processing_volumes,
+            ),
+            check_type="MODEL_QUALITY",
+            model_package_group_name=self.foundation.model_package_group_name,
+            skip_check=p[SKIP_DRIFT_CHECKS].ref,
+            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+        )
+        labeled = self.split_uri(self.contract.labeled_output)
+        model_checks: tuple[tuple[str, s3_assets.Asset, str, ClarifyCheckType], ...] = (
+            (MODEL_BIAS_STEP, baselines.model_bias, MODEL_BIAS_FOLDER, "MODEL_BIAS"),
+            (EXPLAINABILITY_STEP, baselines.explainability, EXPLAINABILITY_FOLDER, "MODEL_EXPLAINABILITY"),
+        )
+        clarify = [
+            clarify_check_step(
+                f"{step}{suffix}",
+                self._clarify_request(
+                    p, config_uri=asset.s3_object_url, dataset_uri=labeled, folder=folder, asks_model=True
+                ),
+                check_type=check_type,
+                model_package_group_name=self.foundation.model_package_group_name,
+                skip_check=p[SKIP_DRIFT_CHECKS].ref,
+                register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+                model_name=model_name,
+            )
+            for step, asset, folder, check_type in model_checks
+        ]
+        return [model, quality, *clarify]
+
+    def model_metrics(self, suffix: str) -> ModelMetrics:
+        """What the package records about the model: the baselines this run computed
+        (``CalculatedBaseline*``)."""
+
+        def calculated(step: str, kind: str = "Constraints") -> MetricsSource:
+            return {"ContentType": JSON, "S3Uri": step_property(step, f"CalculatedBaseline{kind}")}
+
+        quality, bias = f"{MODEL_QUALITY_STEP}{suffix}", f"{MODEL_BIAS_STEP}{suffix}"
+        return {
+            "ModelQuality": {
+                "Statistics": calculated(quality, "Statistics"),
+                "Constraints": calculated(quality),
+            },
+            "ModelDataQuality": {
+                "Statistics": calculated(DATA_QUALITY_STEP, "Statistics"),
+                "Constraints": calculated(DATA_QUALITY_STEP),
+            },
+            "Bias": {
+                "PreTrainingReport": calculated(DATA_BIAS_STEP),
+                "PostTrainingReport": calculated(bias),
+                "Report": calculated(bias),
+            },
+            "Explainability": {"Report": calculated(f"{EXPLAINABILITY_STEP}{suffix}")},
+        }
+
+    def drift_check_baselines(self, suffix: str) -> DriftCheckBaselines:
+        """What Model Monitor compares the package's traffic with: the baselines the checks used
+        (``BaselineUsedForDriftCheck*``: this run's with RegisterNewBaselines true, otherwise the latest
+        approved package's), and the bias and explainability monitoring configurations."""
+
+        def used(step: str, kind: str = "Constraints") -> MetricsSource:
+            return {"ContentType": JSON, "S3Uri": step_property(step, f"BaselineUsedForDriftCheck{kind}")}
+
+        quality = f"{MODEL_QUALITY_STEP}{suffix}"
+        bias_config = self.baselines.bias_monitoring.s3_object_url
+        explainability_config = self.baselines.explainability_monitoring.s3_object_url
         return {
             "ModelDataQuality": {
-                "Statistics": source("CalculatedBaselineStatistics"),
-                "Constraints": source("CalculatedBaselineConstraints"),
-            }
+                "Statistics": used(DATA_QUALITY_STEP, "Statistics"),
+                "Constraints": used(DATA_QUALITY_STEP),
+            },
+            "ModelQuality": {"Statistics": used(quality, "Statistics"), "Constraints": used(quality)},
+            "Bias": {
+                "PreTrainingConstraints": used(DATA_BIAS_STEP),
+                "PostTrainingConstraints": used(f"{MODEL_BIAS_STEP}{suffix}"),
+                "ConfigFile": {"ContentType": JSON, "S3Uri": bias_config},
+            },
+            "Explainability": {
+                "Constraints": used(f"{EXPLAINABILITY_STEP}{suffix}"),
+                "ConfigFile": {"ContentType": JSON, "S3Uri": explainability_config},
+            },
         }
 
     def training_request(
@@ -543,7 +791,13 @@ class _Steps:
                     contract.evaluation_output_name,
                     contract.evaluation_dir,
                     self.output_uri(evaluate),
-                )
+                ),
+                # Beside (not inside) the report's folder: the model-quality check reads the whole prefix.
+                processing_output(
+                    contract.predictions_output,
+                    contract.predictions_dir,
+                    self.output_uri(f"{evaluate}-{contract.predictions_output}"),
+                ),
             ],
         )
         evaluation = processing_step(
@@ -562,6 +816,10 @@ class _Steps:
             Zone.MODELS, self.name, EXECUTION_ID, evaluate, contract.evaluation_file_name
         )
         threshold = p["AccuracyThreshold"].ref
+        predictions = step_property(
+            evaluate, f"ProcessingOutputConfig.Outputs['{contract.predictions_output}'].S3Output.S3Uri"
+        )
+        checks = self.model_checks(p, suffix=suffix, model_data=model_data, predictions_uri=predictions)
         register = register_model_step(
             f"Register{suffix}",
             model_package(
@@ -569,13 +827,18 @@ class _Steps:
                 description=f"{self.dataset.name} {registry.model_kind} from pipeline {self.name}",
                 image_uri=self.foundation.serving_image_uri,
                 model_data_url=model_data,
-                metrics_s3_uri=report_uri,
+                model_metrics=self.model_metrics(suffix),
                 inference_instance_types=registry.inference_instance_types,
                 transform_instance_types=registry.transform_instance_types,
                 content_types=registry.content_types,
                 response_types=registry.response_types,
-                customer_metadata={"dataset": self.dataset.name, "pipeline": self.name},
-                drift_check_baselines=self.drift_check_baselines(),
+                # The evaluation report (evaluate.py's metrics of the test split, which the gate read).
+                customer_metadata={
+                    "dataset": self.dataset.name,
+                    "pipeline": self.name,
+                    "evaluation_report": report_uri,
+                },
+                drift_check_baselines=self.drift_check_baselines(suffix),
             ),
         )
         gate = condition_step(
@@ -587,7 +850,7 @@ class _Steps:
                     "RightValue": threshold,
                 }
             ],
-            if_steps=[register],
+            if_steps=[*checks, register],
             else_steps=[
                 fail_step(
                     f"BelowThreshold{suffix}",
@@ -619,6 +882,7 @@ class TrainingPipeline(SageMakerPipeline):
         processing: ProcessingProps,
         training: TrainingProps,
         registry: RegistryProps,
+        baselines: BaselineConfigs,
     ) -> None:
         s = _Steps(
             self.NAME,
@@ -627,6 +891,7 @@ class TrainingPipeline(SageMakerPipeline):
             dataset=dataset,
             processing=processing,
             training=training,
+            baselines=baselines,
         )
         p = s.parameters(
             Parameter("TrainingInstanceCount", "Integer", training.instance_count),
@@ -710,6 +975,7 @@ class TuningPipeline(SageMakerPipeline):
         training: TrainingProps,
         tuning: TuningProps,
         registry: RegistryProps,
+        baselines: BaselineConfigs,
     ) -> None:
         s = _Steps(
             self.NAME,
@@ -718,6 +984,7 @@ class TuningPipeline(SageMakerPipeline):
             dataset=dataset,
             processing=processing,
             training=training,
+            baselines=baselines,
         )
         p = s.parameters()
         spot = SpotSettings(

@@ -71,13 +71,34 @@ def test_role_is_assumed_by_sagemaker_only(bare_stack: Stack) -> None:
 
 
 def test_no_action_wildcards_and_deletes_only_in_the_checkpoint_zone(bare_stack: Stack) -> None:
+    """S3 deletes only of checkpoints; the only other deletes are Clarify's of its own shadow endpoints."""
     _, out = make_role(bare_stack)
     every = [a for s in out["statements"].values() for a in actions(s)]
     assert all("*" not in a for a in every), every
     deletes = [s for s in out["statements"].values() if any("Delete" in a for a in actions(s))]
-    (delete,) = deletes
+    (delete,) = [s for s in deletes if any(a.startswith("s3:") for a in actions(s))]
     assert actions(delete) == ["s3:DeleteObject"]
     assert delete["Resource"]["Fn::Join"][1][-1] == "/checkpoints/*"
+    (shadow,) = [s for s in deletes if s is not delete]
+    assert shadow["Sid"] == "ClarifyShadowEndpoints"
+
+
+def test_the_shadow_endpoint_grant_names_only_clarify_endpoints(bare_stack: Stack) -> None:
+    """Create, describe, invoke, delete: only endpoints and configs named sagemaker-clarify-endpoint*."""
+    _, out = make_role(bare_stack)
+    shadow = out["statements"]["ClarifyShadowEndpoints"]
+    assert sorted(actions(shadow)) == sorted(
+        f"sagemaker:{a}"
+        for a in (
+            "CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig", "CreateEndpoint",
+            "DescribeEndpoint", "DeleteEndpoint", "InvokeEndpoint",
+        )
+    )  # fmt: skip
+    tails = sorted(r["Fn::Join"][1][-1] for r in shadow["Resource"])
+    assert tails == [":endpoint-config/sagemaker-clarify-endpoint*", ":endpoint/sagemaker-clarify-endpoint*"]
+    listing = out["statements"]["FindApprovedBaselines"]
+    assert actions(listing) == ["sagemaker:ListModelPackages"]
+    assert listing["Resource"]["Fn::Join"][1][-1] == ":model-package/*"
 
 
 def test_delete_zones_must_be_write_zones(bare_stack: Stack) -> None:

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.access_model import (
     EXECUTION_ID,
+    PREVIOUS_EXECUTION_ID,
     Access,
     EvaluationError,
     Lake,
@@ -36,7 +37,18 @@ PIPELINE_PREFIXES = ("TrainingPipeline", "TuningPipeline")
 MODEL_BUILDING_ACTIONS = {
     "s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "kms:Decrypt",
     "kms:GenerateDataKey", "ecr:BatchGetImage", "logs:PutLogEvents", "iam:PassRole",
+    # The Clarify checks' model and its shadow endpoint.
+    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:CreateEndpointConfig",
+    "sagemaker:CreateEndpoint", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpoint",
+    "sagemaker:DeleteEndpointConfig",
 }  # fmt: skip
+#: What a model check's shadow endpoint needs of the role (SageMaker Clarify calls them as the job's role).
+SHADOW_ENDPOINT_ACTIONS = {
+    "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteEndpointConfig",
+    "sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint",
+    "sagemaker:InvokeEndpoint",
+}  # fmt: skip
+BASELINE_KINDS = ("data-quality", "model-quality", "data-bias", "model-bias", "explainability")
 BATCH_ACTIONS = {
     "sagemaker:CreateModel", "sagemaker:DescribeModelPackage", "sagemaker:CreateTransformJob",
     "ecr:BatchGetImage", "s3:ListBucket", "s3:GetObject", "s3:PutObject", "kms:Decrypt",
@@ -263,29 +275,13 @@ def test_the_access_model_refuses_to_guess_what_an_unknown_package_serves(
 # ---- the data-quality check step (Model Monitor's analyzer) --------------------------------------------
 
 
-def _quality_check_decisions(given: dict[str, Any], policies: list[dict[str, Any]]) -> list[Any]:
-    """The calls of the QualityCheck steps of both pipelines, decided against ``policies``."""
-    accesses = [
-        a
-        for definition in given["pipelines"].values()
-        for a in derive_accesses(definition, role_arn=given["role_arn"], lake=given["lake"])
-        if "(QualityCheck)" in a.why
-    ]
-    return evaluate(
-        accesses,
-        principal=given["role_arn"],
-        identity_policies=policies,
-        resource_policies=given["resource_policies"],
-    )
-
-
 @pytest.mark.parametrize("stage", STAGES)
-def test_the_role_allows_the_data_quality_check(access_inputs: dict[str, Any], stage: str) -> None:
-    """Pull of the analyzer from its AWS account's repository, list + get of the baseline dataset, put of
-    statistics.json and constraints.json with the stage key under monitoring/baselines/, the volume grant,
-    logs."""
+def test_the_role_allows_the_quality_checks(access_inputs: dict[str, Any], stage: str) -> None:
+    """Data and model quality: pull of the analyzer from its AWS account's repository, list + get of the
+    baseline dataset (Preprocess's baseline/, Evaluate's predictions), put of statistics.json and
+    constraints.json with the stage key under monitoring/baselines/, the volume grant, logs."""
     given = access_inputs[stage]
-    decisions = _quality_check_decisions(given, given["policies"])
+    decisions = _check_decisions(given, given["policies"], "QualityCheck")
     assert not denied(decisions), "\n".join(denied(decisions))
     by_action: dict[str, set[str]] = {}
     for d in decisions:
@@ -296,16 +292,18 @@ def test_the_role_allows_the_data_quality_check(access_inputs: dict[str, Any], s
     lake = given["lake"]
     assert by_action["s3:ListBucket"] == {f"arn:aws:s3:::{lake.bucket}"}
     assert any("/processed/" in r and "/baseline/" in r for r in by_action["s3:GetObject"])
+    assert any("/models/" in r and "-predictions/" in r for r in by_action["s3:GetObject"])
     puts = by_action["s3:PutObject"]
     base = f"arn:aws:s3:::{lake.bucket}/monitoring/baselines/"
     for pipeline in ("training", "tuning"):
-        for name in ("statistics.json", "constraints.json"):
-            assert f"{base}{pipeline}/{EXECUTION_ID}/data-quality/{name}" in puts, puts
+        for kind in ("data-quality", "model-quality"):
+            for name in ("statistics.json", "constraints.json"):
+                assert f"{base}{pipeline}/{EXECUTION_ID}/{kind}/{name}" in puts, puts
     assert {"kms:GenerateDataKey", "kms:Decrypt", "kms:CreateGrant", "logs:PutLogEvents"} <= set(by_action)
     assert by_action["kms:GenerateDataKey"] == {lake.key_arn}
 
 
-def test_the_data_quality_check_is_denied_without_the_monitoring_write_grant(
+def test_the_quality_checks_are_denied_without_the_monitoring_write_grant(
     access_inputs: dict[str, Any],
 ) -> None:
     """Remove only monitoring/ from the role's write grant: exactly the baseline uploads are denied."""
@@ -319,7 +317,7 @@ def test_the_data_quality_check_is_denied_without_the_monitoring_write_grant(
                 statements.append({**s, "Resource": resources})
         return {**policy, "policy": {**policy["policy"], "Statement": statements}}
 
-    decisions = _quality_check_decisions(given, [without_monitoring(p) for p in given["policies"]])
+    decisions = _check_decisions(given, [without_monitoring(p) for p in given["policies"]], "QualityCheck")
     refused = {(d.access.action, d.access.resource.rsplit("/", 1)[-1]) for d in decisions if not d.allowed}
     assert refused == {
         (action, name)
@@ -328,16 +326,140 @@ def test_the_data_quality_check_is_denied_without_the_monitoring_write_grant(
     }
 
 
-def test_a_check_against_a_previous_baseline_is_not_guessed(access_inputs: dict[str, Any]) -> None:
-    """SkipCheck false also reads the group's approved packages: the model refuses it, not under-reports."""
-    given = access_inputs["dev"]
-    definition = next(iter(given["pipelines"].values()))
-    with pytest.raises(
-        EvaluationError, match="SkipCheck False, RegisterNewBaseline True; modelled: both true"
-    ):
-        derive_accesses(
-            definition,
-            role_arn=given["role_arn"],
-            lake=given["lake"],
-            parameters={"SkipDataQualityCheck": False},
+def _check_decisions(
+    given: dict[str, Any],
+    policies: list[dict[str, Any]],
+    kind: str,
+    parameters: dict[str, Any] | None = None,
+) -> list[Any]:
+    """The calls of the ``kind`` ("QualityCheck", "ClarifyCheck") steps of both pipelines."""
+    accesses = [
+        a
+        for definition in given["pipelines"].values()
+        for a in derive_accesses(
+            definition, role_arn=given["role_arn"], lake=given["lake"], parameters=parameters
         )
+        if f"({kind})" in a.why
+    ]
+    assert accesses, kind
+    return evaluate(
+        accesses,
+        principal=given["role_arn"],
+        identity_policies=policies,
+        resource_policies=given["resource_policies"],
+    )
+
+
+def _by_action(decisions: list[Any]) -> dict[str, set[str]]:
+    by_action: dict[str, set[str]] = {}
+    for d in decisions:
+        by_action.setdefault(d.access.action, set()).add(d.access.resource)
+    return by_action
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_role_allows_the_clarify_checks(access_inputs: dict[str, Any], stage: str) -> None:
+    """Clarify's image, its analysis config (a CDK asset) and the labeled dataset, analysis.json and the
+    report under monitoring/baselines/<pipeline>/<execution>/{data-bias,model-bias,explainability}/, and the
+    shadow endpoint of the checked model (hosted as the role: the serving image and the trained artifact)."""
+    given = access_inputs[stage]
+    decisions = _check_decisions(given, given["policies"], "ClarifyCheck")
+    assert not denied(decisions), "\n".join(denied(decisions))
+    by_action = _by_action(decisions)
+    assert any(r.endswith(":repository/sagemaker-clarify-processing") for r in by_action["ecr:BatchGetImage"])
+    assert any("container-assets" in r for r in by_action["ecr:BatchGetImage"])  # the serving image
+    gets = by_action["s3:GetObject"]
+    assert sum("cdk-hnb659fds-assets-" in r and r.endswith(".json") for r in gets) == 3, gets
+    assert any("/processed/" in r and "/labeled/" in r for r in gets), gets
+    assert any(r.endswith("/output/model.tar.gz") for r in gets), gets  # the shadow endpoint's artifact
+    base = f"arn:aws:s3:::{given['lake'].bucket}/monitoring/baselines/"
+    for pipeline in PIPELINES:
+        for kind in ("data-bias", "model-bias", "explainability"):
+            assert f"{base}{pipeline}/{EXECUTION_ID}/{kind}/analysis.json" in by_action["s3:PutObject"]
+    assert set(by_action) >= SHADOW_ENDPOINT_ACTIONS | {"sagemaker:DescribeModel", "kms:CreateGrant"}
+    assert all(":endpoint" in r and "/sagemaker-clarify-endpoint-" in r for a in SHADOW_ENDPOINT_ACTIONS
+               for r in by_action[a])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("what", "drop", "kind", "expected"),
+    [
+        (
+            "the shadow-endpoint grant",
+            lambda s: s.get("Sid") == "ClarifyShadowEndpoints",
+            "ClarifyCheck",
+            SHADOW_ENDPOINT_ACTIONS,
+        ),
+        (
+            "the model grant",
+            lambda s: s.get("Sid") == "PipelineModels",
+            "ClarifyCheck",
+            {"sagemaker:DescribeModel"},
+        ),
+        (
+            "the config assets' read",
+            lambda s: s.get("Sid") in ("ReadJobAssets", "ListJobAssets"),
+            "ClarifyCheck",
+            {"s3:GetObject", "s3:ListBucket"},
+        ),
+    ],
+)
+def test_the_clarify_check_is_denied_without_its_grants(
+    access_inputs: dict[str, Any], what: str, drop: Any, kind: str, expected: set[str]
+) -> None:
+    """The access model is not vacuous for the new steps: without one grant, exactly its calls are denied."""
+    given = access_inputs["dev"]
+    decisions = _check_decisions(given, _without(given["policies"], drop), kind)
+    assert {d.access.action for d in decisions if not d.allowed} == expected, what
+
+
+def test_the_config_assets_are_read_only_by_exact_key(access_inputs: dict[str, Any]) -> None:
+    """Without the asset grants only the asset objects are refused: the configs are the only asset inputs
+    of the Clarify steps (the lake is granted apart)."""
+    given = access_inputs["dev"]
+    decisions = _check_decisions(
+        given,
+        _without(given["policies"], lambda s: s.get("Sid") in ("ReadJobAssets", "ListJobAssets")),
+        "ClarifyCheck",
+    )
+    refused = {d.access.resource for d in decisions if not d.allowed}
+    assert refused and all("cdk-hnb659fds-assets-" in r for r in refused), refused
+
+
+@pytest.mark.parametrize("kind", ["QualityCheck", "ClarifyCheck"])
+def test_a_drift_check_against_the_approved_package_is_allowed(
+    access_inputs: dict[str, Any], kind: str
+) -> None:
+    """SkipDriftChecks/RegisterNewBaselines false: SageMaker Pipelines lists the group's packages, describes
+    the latest approved one and reads the baselines it registered (an earlier execution's files)."""
+    given = access_inputs["dev"]
+    parameters = {"SkipDriftChecks": False, "RegisterNewBaselines": False}
+    decisions = _check_decisions(given, given["policies"], kind, parameters)
+    assert not denied(decisions), "\n".join(denied(decisions))
+    by_action = _by_action(decisions)
+    assert by_action["sagemaker:ListModelPackages"] == {given["lake"].sagemaker_arn("model-package/*")}
+    (described,) = by_action["sagemaker:DescribeModelPackage"]
+    assert "/mlplatform-dev-training-models/" in described
+    previous = {r for r in by_action["s3:GetObject"] if "/monitoring/baselines/" in r}
+    assert previous and all(f"/{PREVIOUS_EXECUTION_ID}/" in r for r in previous), previous
+    without = _check_decisions(
+        given,
+        _without(given["policies"], lambda s: s.get("Sid") == "FindApprovedBaselines"),
+        kind,
+        parameters,
+    )
+    assert {d.access.action for d in without if not d.allowed} == {"sagemaker:ListModelPackages"}
+
+
+def test_the_previous_baseline_is_not_invented(access_inputs: dict[str, Any]) -> None:
+    """With RegisterNewBaselines false the registered drift baselines are the approved package's, which the
+    definition does not name: the evaluator refuses to resolve them rather than guess."""
+    given = access_inputs["dev"]
+    definition = given["models"]["training"]
+    ev = PipelineEvaluator(definition, {"RegisterNewBaselines": False})
+    with pytest.raises(EvaluationError, match="RegisterNewBaseline false"):
+        ev.value({"Get": "Steps.DataBiasCheck.BaselineUsedForDriftCheckConstraints"})
+    ev = PipelineEvaluator(definition)
+    assert ev.value({"Get": "Steps.DataBiasCheck.BaselineUsedForDriftCheckConstraints"}) == ev.value(
+        {"Get": "Steps.DataBiasCheck.CalculatedBaselineConstraints"}
+    )

@@ -3,8 +3,9 @@
 A ``QualityCheck`` step runs SageMaker Model Monitor's analyzer on Preprocess's baseline dataset and writes
 ``statistics.json`` and ``constraints.json`` under
 ``monitoring/baselines/<pipeline>/<execution>/data-quality/``; the RegisterModel step registers exactly
-those files as the package's drift-check baselines. Checked on the shared synth of every stage, and the
-validator is shown to refuse broken check steps.
+those files as the package's data-quality metrics and drift-check baselines (the other baselines:
+tests/stacks/test_pipeline_baselines.py). Checked on the shared synth of every stage, and the validator is
+shown to refuse broken check steps.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from training_code import contract
 PIPELINE_NAMES = {"training": TrainingPipeline.NAME, "tuning": TuningPipeline.NAME}
 STATISTICS = {"Get": f"Steps.{DATA_QUALITY_STEP}.CalculatedBaselineStatistics"}
 CONSTRAINTS = {"Get": f"Steps.{DATA_QUALITY_STEP}.CalculatedBaselineConstraints"}
+USED_STATISTICS = {"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckStatistics"}
+USED_CONSTRAINTS = {"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckConstraints"}
 
 
 def _check(synth: SynthesizedStage, pipeline: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -64,9 +67,9 @@ def test_the_check_step_is_a_valid_data_quality_check_after_preprocess(
     ]
     assert [step["ModelPackageGroupName"]] == group
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
-    assert step["SkipCheck"] == {"Get": "Parameters.SkipDataQualityCheck"}
-    assert step["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewDataQualityBaseline"}
-    assert defaults["SkipDataQualityCheck"] is True and defaults["RegisterNewDataQualityBaseline"] is True
+    assert step["SkipCheck"] == {"Get": "Parameters.SkipDriftChecks"}
+    assert step["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewBaselines"}
+    assert defaults["SkipDriftChecks"] is True and defaults["RegisterNewBaselines"] is True
     assert step["FailOnViolation"] is False
     assert not {"SuppliedBaselineStatistics", "SuppliedBaselineConstraints"} & set(step)
     # Its one input is Preprocess's baseline output (so it runs after Preprocess, beside training).
@@ -147,6 +150,9 @@ def test_the_baseline_lands_under_monitoring_baselines_per_pipeline_and_executio
     # The registered files are the ones the analyzer writes into that folder.
     assert ev.value(STATISTICS) == uri + "statistics.json"
     assert ev.value(CONSTRAINTS) == uri + "constraints.json"
+    # A run that registers new baselines checks against (and registers) the ones it computed.
+    assert ev.value(USED_STATISTICS) == ev.value(STATISTICS)
+    assert ev.value(USED_CONSTRAINTS) == ev.value(CONSTRAINTS)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -158,14 +164,17 @@ def test_every_registered_package_carries_exactly_the_check_steps_baselines(
     registers = [s for s in iter_steps(definition) if s["Type"] == "RegisterModel"]
     assert registers
     for register in registers:
-        assert register["Arguments"]["DriftCheckBaselines"] == {
-            "ModelDataQuality": {
-                "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
-                "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
-            }
+        args = register["Arguments"]
+        assert args["DriftCheckBaselines"]["ModelDataQuality"] == {
+            "Statistics": {"ContentType": "application/json", "S3Uri": USED_STATISTICS},
+            "Constraints": {"ContentType": "application/json", "S3Uri": USED_CONSTRAINTS},
         }
-    (check,) = [s for s in iter_steps(definition) if s["Type"] == "QualityCheck"]
-    assert check["Name"] == DATA_QUALITY_STEP
+        assert args["ModelMetrics"]["ModelDataQuality"] == {
+            "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
+            "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
+        }
+    checks = [s for s in iter_steps(definition) if s["Type"] == "QualityCheck"]
+    assert [c["Name"] for c in checks if c["CheckType"] == "DATA_QUALITY"] == [DATA_QUALITY_STEP]
 
 
 # ---- the validator refuses broken check steps and registrations -------------------------------------
@@ -213,8 +222,8 @@ def _step(definition: dict[str, Any], name: str) -> dict[str, Any]:
             "a baseline property that does not exist",
             lambda d: _step(d, "RegisterSpot")["Arguments"]["DriftCheckBaselines"]["ModelDataQuality"][
                 "Statistics"
-            ].update(S3Uri={"Get": f"Steps.{DATA_QUALITY_STEP}.CalculatedBaselineStats"}),
-            "QualityCheckStepMetadata has no member 'CalculatedBaselineStats'",
+            ].update(S3Uri={"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckStats"}),
+            "QualityCheckStepMetadata has no member 'BaselineUsedForDriftCheckStats'",
         ),
         (
             "a metrics source without a content type",

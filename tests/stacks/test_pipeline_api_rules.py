@@ -159,7 +159,7 @@ def test_no_uri_in_any_pipeline_can_contain_an_empty_path_segment(
                 assert key and not key.startswith("/") and "//" not in key, (name, values, uri)
 
 
-def test_the_registered_metrics_uri_is_the_evaluation_report_itself(
+def test_the_registered_evaluation_report_uri_is_the_report_itself(
     pipelines: dict[str, dict[str, dict[str, Any]]],
 ) -> None:
     for definition in pipelines["dev"].values():
@@ -167,11 +167,12 @@ def test_the_registered_metrics_uri_is_the_evaluation_report_itself(
         for step in iter_steps(definition):
             if step["Type"] != "RegisterModel":
                 continue
-            uri = ev.value(step["Arguments"]["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+            uri = ev.value(step["Arguments"]["CustomerMetadataProperties"]["evaluation_report"])
             evaluate = "Evaluate" + step["Name"].removeprefix("Register")
-            (output,) = next(s for s in iter_steps(definition) if s["Name"] == evaluate)["Arguments"][
+            outputs = next(s for s in iter_steps(definition) if s["Name"] == evaluate)["Arguments"][
                 "ProcessingOutputConfig"
             ]["Outputs"]
+            (output,) = [o for o in outputs if o["OutputName"] == "evaluation"]
             assert uri == ev.value(output["S3Output"]["S3Uri"]) + "evaluation.json"
 
 
@@ -214,19 +215,28 @@ def test_spot_wait_below_the_runtime_fails_at_the_start_naming_both(
     assert _failure(definition, TrainingInstanceCount=0) == "TrainingInstanceCount: got 0; allowed: 1 or more"
 
 
-def test_only_the_job_that_calls_an_aws_api_runs_without_network_isolation(
+def test_only_the_jobs_that_call_an_aws_api_run_without_network_isolation(
     pipelines: dict[str, dict[str, dict[str, Any]]],
 ) -> None:
-    """An isolated job can call no AWS API (no Feature Store PutRecord): ingestion is the one exception."""
+    """An isolated job can call no AWS API: ingestion (Feature Store PutRecord) and the Clarify checks that
+    ask a model (their shadow endpoint, and the model it serves) are the documented exceptions."""
     for definition in pipelines["dev"].values():
         for step in iter_steps(definition):
             args = step.get("Arguments", {})
-            if step["Type"] == "Processing":
+            if step["Type"] in ("Processing", "QualityCheck", "ClarifyCheck"):
                 isolated = args["NetworkConfig"]["EnableNetworkIsolation"]
-                assert isolated is (processing_script(args) != "ingest_features.py"), step["Name"]
+                exception = processing_script(args) == "ingest_features.py" or "ModelName" in step
+                assert isolated is not exception, step["Name"]
                 assert args["NetworkConfig"]["EnableInterContainerTrafficEncryption"] is True
-            elif step["Type"] in ("Training", "Model"):
+            elif step["Type"] == "Training":
                 assert args["EnableNetworkIsolation"] is True
+            elif step["Type"] == "Model":
+                # Only the model a Clarify check's shadow endpoint serves, named by such a check.
+                served_by_clarify = any(
+                    s.get("ModelName") == {"Get": f"Steps.{step['Name']}.ModelName"}
+                    for s in iter_steps(definition)
+                )
+                assert args["EnableNetworkIsolation"] is not served_by_clarify, step["Name"]
 
 
 def test_every_dataset_version_lands_in_the_feature_group(

@@ -61,8 +61,8 @@ def test_training_pipeline_parameters_default_to_the_stage_config(
             "MaxWaitSeconds": cfg.training.max_wait_seconds,
             "AccuracyThreshold": cfg.training.accuracy_threshold,
             # A first run has no previous baseline: compute one, check nothing, use the new one.
-            "SkipDataQualityCheck": True,
-            "RegisterNewDataQualityBaseline": True,
+            "SkipDriftChecks": True,
+            "RegisterNewBaselines": True,
         }
         assert defaults["MaxWaitSeconds"] >= defaults["MaxRuntimeSeconds"]
 
@@ -254,15 +254,22 @@ def test_quality_gate_registers_pending_manual_approval_with_metrics(
             == "binary_classification_metrics.accuracy.value"
         )
         assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
-        (register,) = gate["Arguments"]["IfSteps"]
+        # Only a model that passed the gate is checked (its baselines) and registered.
+        *checks, register = gate["Arguments"]["IfSteps"]
+        assert [c["Type"] for c in checks] == ["Model", "QualityCheck", "ClarifyCheck", "ClarifyCheck"]
         (fail,) = gate["Arguments"]["ElseSteps"]
         assert fail["Type"] == "Fail"
         request = register["Arguments"]
         assert register["Type"] == "RegisterModel"
         assert request["ModelApprovalStatus"] == "PendingManualApproval"
         statistics = request["ModelMetrics"]["ModelQuality"]["Statistics"]
-        assert statistics["ContentType"] == "application/json"
-        assert statistics["S3Uri"]["Std:Join"]["Values"][-1] == metrics.EVALUATION_FILE_NAME
+        assert statistics == {
+            "ContentType": "application/json",
+            "S3Uri": {"Get": f"Steps.{checks[1]['Name']}.CalculatedBaselineStatistics"},
+        }
+        # The evaluation report the gate read stays findable from the package.
+        report = request["CustomerMetadataProperties"]["evaluation_report"]
+        assert report["Std:Join"]["Values"][-1] == metrics.EVALUATION_FILE_NAME
         group = synth.template("training")["Resources"]
         (group_props,) = [
             r["Properties"] for r in group.values() if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
@@ -319,7 +326,12 @@ def test_evaluation_step_writes_the_property_file_the_gate_reads(dev: dict[str, 
         "FilePath": metrics.EVALUATION_FILE_NAME,
     }
     outputs = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert [o["OutputName"] for o in outputs] == [metrics.EVALUATION_OUTPUT_NAME]
+    # The report, and the model-quality baseline dataset (predictions.csv) in a folder of its own.
+    assert [o["OutputName"] for o in outputs] == [metrics.EVALUATION_OUTPUT_NAME, contract.PREDICTIONS_OUTPUT]
+    assert [o["S3Output"]["LocalPath"] for o in outputs] == [
+        contract.EVALUATION_DIR,
+        contract.PREDICTIONS_DIR,
+    ]
 
 
 def test_processing_jobs_are_isolated_encrypted_and_run_the_bundled_scripts(
@@ -356,7 +368,7 @@ def test_preprocess_reads_the_versioned_raw_dataset(dev: dict[str, dict[str, Any
     values = raw["S3Input"]["S3Uri"]["Std:Join"]["Values"]
     assert values[1:4] == ["raw", "breast-cancer", {"Get": "Parameters.DatasetVersion"}]
     assert [o["OutputName"] for o in preprocess["ProcessingOutputConfig"]["Outputs"]] == [
-        "train", "validation", "test", "baseline", "scoring", "scoring_labels", "feature_store",
+        "train", "validation", "test", "baseline", "scoring", "scoring_labels", "labeled", "feature_store",
     ]  # fmt: skip
 
 

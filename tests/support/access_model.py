@@ -45,11 +45,25 @@ ROOT = Path(__file__).resolve().parents[2]
 SIMULATOR = Path(__file__).with_name("iam_simulate.mjs")
 EXECUTION_ID = "abcd1234efgh"
 BEST_TRAINING_JOB = "tune-abcd1234efgh-007-8f3c2d1a"
-# The files a QualityCheck step's analyzer writes into its output, by the step property naming each.
+# The files a QualityCheck step's analyzer writes into its output, by the step property naming each (the
+# baseline used for the drift check is the computed one in a run that registers new baselines).
 QUALITY_CHECK_FILES = {
     "CalculatedBaselineStatistics": "statistics.json",
     "CalculatedBaselineConstraints": "constraints.json",
+    "BaselineUsedForDriftCheckStatistics": "statistics.json",
+    "BaselineUsedForDriftCheckConstraints": "constraints.json",
 }
+# What a ClarifyCheck step's Clarify job writes (analysis.json is its baseline; the report beside it).
+CLARIFY_CHECK_FILES = {
+    "CalculatedBaselineConstraints": "analysis.json",
+    "BaselineUsedForDriftCheckConstraints": "analysis.json",
+}
+CLARIFY_OUTPUT_FILES = ("analysis.json", "report.pdf")
+#: A shadow endpoint SageMaker Clarify creates (``sagemaker-clarify-endpoint-<suffix>``) for a model check.
+CLARIFY_SHADOW_ENDPOINT = "sagemaker-clarify-endpoint-1a2b3c4d"
+#: The previous run whose baselines the latest approved package holds (drift checks against it).
+PREVIOUS_EXECUTION_ID = "zyxw9876vuts"
+PREVIOUS_PACKAGE_VERSION = 7
 SAGEMAKER = "sagemaker.amazonaws.com"
 
 # Job type -> (IAM resource type, the actions SageMaker Pipelines calls on it, CloudWatch log group).
@@ -59,8 +73,14 @@ JOB_KINDS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
         "/aws/sagemaker/ProcessingJobs",
     ),
-    # A QualityCheck step runs a processing job (Model Monitor's analyzer).
+    # A QualityCheck step runs a processing job (Model Monitor's analyzer), a ClarifyCheck one SageMaker
+    # Clarify's.
     "QualityCheck": (
+        "processing-job",
+        ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
+        "/aws/sagemaker/ProcessingJobs",
+    ),
+    "ClarifyCheck": (
         "processing-job",
         ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob", "AddTags"),
         "/aws/sagemaker/ProcessingJobs",
@@ -182,9 +202,20 @@ class PipelineEvaluator:
             return job_name(step["Name"])
         if path == "TransformOutput.S3OutputPath" and step["Type"] == "Transform":
             return self.value(args["TransformOutput"]["S3OutputPath"])
-        if path in QUALITY_CHECK_FILES and step["Type"] == "QualityCheck":
+        files = {"QualityCheck": QUALITY_CHECK_FILES, "ClarifyCheck": CLARIFY_CHECK_FILES}.get(
+            step["Type"], {}
+        )
+        if path in files:
+            if (
+                path.startswith("BaselineUsedForDriftCheck")
+                and self.value(step["RegisterNewBaseline"]) is not True
+            ):
+                raise EvaluationError(
+                    f"{reference}: with RegisterNewBaseline false it is the latest approved package's "
+                    "baseline, which the definition does not name"
+                )
             (output,) = args["ProcessingOutputConfig"]["Outputs"]
-            return self.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + QUALITY_CHECK_FILES[path]
+            return self.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + files[path]
         raise EvaluationError(f"cannot evaluate step property {reference!r}")
 
     def condition(self, condition: Mapping[str, Any]) -> bool:
@@ -402,6 +433,26 @@ def _serving(package: ModelPackage, why: str, lake: Lake) -> list[Access]:
     ]
 
 
+def _container_served(container: Mapping[str, Any], ev: PipelineEvaluator, why: str) -> ModelPackage:
+    """What a model container naming its image and artifact (no package) serves."""
+    if not {"Image", "ModelDataUrl"} <= set(container):
+        raise EvaluationError(f"{why}: a container without Image and ModelDataUrl or a package: {container}")
+    return ModelPackage(
+        image=str(ev.value(container["Image"])), model_data_url=str(ev.value(container["ModelDataUrl"]))
+    )
+
+
+def _model_of(step: Mapping[str, Any], ev: PipelineEvaluator, why: str) -> dict[str, Any]:
+    """The Model step whose ``ModelName`` ``step`` names (``{"Get": "Steps.<model step>.ModelName"}``)."""
+    model_name = step.get("ModelName")
+    reference = model_name.get("Get", "") if isinstance(model_name, dict) else ""
+    match = re.fullmatch(r"Steps\.([^.]+)\.ModelName", reference)
+    model = ev.steps.get(match.group(1)) if match else None
+    if model is None or model["Type"] != "Model":
+        raise EvaluationError(f"{why}: ModelName {model_name!r} is not the model of a Model step")
+    return model
+
+
 def _model_step(
     step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, packages: Mapping[str, ModelPackage], why: str
 ) -> list[Access]:
@@ -413,14 +464,19 @@ def _model_step(
     """
     args = step["Arguments"]
     model_arn = lake.sagemaker_arn(f"model/{job_name(step['Name']).lower()}")
-    package_arn, package = _served_package(args["PrimaryContainer"], ev, packages, lake)
     role = ev.value(args["ExecutionRoleArn"])
     accesses = [
         Access("sagemaker:CreateModel", model_arn, why),
         Access("sagemaker:DescribeModel", model_arn, why),
-        Access("sagemaker:DescribeModelPackage", package_arn, f"{why}: the package the model serves"),
         Access("iam:PassRole", role, why, {"iam:PassedToService": SAGEMAKER}),
     ]
+    if "ModelPackageName" not in args["PrimaryContainer"]:
+        package = _container_served(args["PrimaryContainer"], ev, why)
+    else:
+        package_arn, package = _served_package(args["PrimaryContainer"], ev, packages, lake)
+        accesses.append(
+            Access("sagemaker:DescribeModelPackage", package_arn, f"{why}: the package the model serves")
+        )
     if args.get("Tags"):
         accesses.append(Access("sagemaker:AddTags", model_arn, f"{why}: tags"))
     return accesses + _serving(package, f"{why} (execution role {role})", lake)
@@ -589,22 +645,89 @@ def _processing_job(
     return accesses
 
 
+def _previous_baselines(
+    step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, files: Sequence[str], why: str
+) -> list[Access]:
+    """A check against the group's latest approved package (SkipCheck or RegisterNewBaseline false):
+    SageMaker Pipelines lists the group's packages, describes the latest approved one and reads the
+    baseline files it registered (those of an earlier execution of the same pipeline, same layout)."""
+    group = ev.value(step["ModelPackageGroupName"])
+    (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    bucket, key = split_s3(ev.value(output["S3Output"]["S3Uri"]))
+    if f"/{EXECUTION_ID}/" not in f"/{key}":
+        raise EvaluationError(f"{why}: the output {key!r} is not per execution; its previous one is unknown")
+    previous = key.replace(f"{EXECUTION_ID}/", f"{PREVIOUS_EXECUTION_ID}/", 1)
+    pwhy = f"{why}: drift check against the latest approved package"
+    accesses = [
+        Access("sagemaker:ListModelPackages", lake.sagemaker_arn("model-package/*"), pwhy),
+        Access(
+            "sagemaker:DescribeModelPackage",
+            lake.sagemaker_arn(f"model-package/{group}/{PREVIOUS_PACKAGE_VERSION}"),
+            pwhy,
+        ),
+    ]
+    for name in dict.fromkeys(files):
+        accesses += _s3_read(f"s3://{bucket}/{previous.rstrip('/')}/{name}", pwhy, lake, prefix=False)
+    return accesses
+
+
 def _quality_check(
     step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, role_arn: str, why: str
 ) -> list[Access]:
-    """A QualityCheck step: its analyzer processing job, which writes statistics.json and constraints.json.
+    """A QualityCheck step: its analyzer processing job, which writes statistics.json and constraints.json,
+    and with SkipCheck or RegisterNewBaseline false the lookup of the latest approved package's baseline."""
+    files = tuple(dict.fromkeys(QUALITY_CHECK_FILES.values()))
+    accesses = _processing_job(step, ev, lake, role_arn, why, output_files=files)
+    if ev.value(step["SkipCheck"]) is not True or ev.value(step["RegisterNewBaseline"]) is not True:
+        accesses += _previous_baselines(step, ev, lake, files, why)
+    return accesses
 
-    Only a run that computes and registers a new baseline without a drift check (SkipCheck and
-    RegisterNewBaseline true, the first-run defaults) is modelled: otherwise SageMaker Pipelines also looks
-    up the group's latest approved package, with calls no public document lists.
+
+def _clarify_check(
+    step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, role_arn: str, why: str
+) -> list[Access]:
+    """A ClarifyCheck step: the Clarify processing job (its analysis.json and report), the previous baseline
+    as for a QualityCheck, and for MODEL_BIAS / MODEL_EXPLAINABILITY the shadow endpoint of ``ModelName``.
+
+    The shadow endpoint: the job (as the role) describes the model, creates an endpoint config and an
+    endpoint named ``sagemaker-clarify-endpoint-*``, waits for it, invokes it and deletes both; SageMaker
+    hosting then runs the model as the model's execution role (image pull, artifact, logs, metrics).
     """
-    skip, register = ev.value(step["SkipCheck"]), ev.value(step["RegisterNewBaseline"])
-    if skip is not True or register is not True:
-        raise EvaluationError(
-            f"{why}: SkipCheck {skip!r}, RegisterNewBaseline {register!r}; modelled: both true (a run that "
-            "checks against a previous baseline also reads the group's approved packages)"
-        )
-    return _processing_job(step, ev, lake, role_arn, why, output_files=tuple(QUALITY_CHECK_FILES.values()))
+    accesses = _processing_job(step, ev, lake, role_arn, why, output_files=CLARIFY_OUTPUT_FILES)
+    if ev.value(step["SkipCheck"]) is not True or ev.value(step["RegisterNewBaseline"]) is not True:
+        accesses += _previous_baselines(step, ev, lake, ("analysis.json",), why)
+    if "ModelName" not in step:
+        return accesses
+    model = _model_of(step, ev, why)
+    model_arn = lake.sagemaker_arn(f"model/{job_name(model['Name']).lower()}")
+    config_arn = lake.sagemaker_arn(f"endpoint-config/{CLARIFY_SHADOW_ENDPOINT}")
+    endpoint_arn = lake.sagemaker_arn(f"endpoint/{CLARIFY_SHADOW_ENDPOINT}")
+    swhy = f"{why}: shadow endpoint {CLARIFY_SHADOW_ENDPOINT}"
+    accesses += [
+        Access("sagemaker:DescribeModel", model_arn, swhy),
+        Access("sagemaker:CreateEndpointConfig", config_arn, swhy),
+        Access("sagemaker:DescribeEndpointConfig", config_arn, swhy),
+        Access("sagemaker:CreateEndpoint", endpoint_arn, swhy),
+        Access("sagemaker:CreateEndpoint", config_arn, swhy),
+        Access("sagemaker:DescribeEndpoint", endpoint_arn, swhy),
+        Access("sagemaker:InvokeEndpoint", endpoint_arn, swhy),
+        Access("sagemaker:DeleteEndpoint", endpoint_arn, swhy),
+        Access("sagemaker:DeleteEndpointConfig", config_arn, swhy),
+    ]
+    container = model["Arguments"]["PrimaryContainer"]
+    model_role = ev.value(model["Arguments"]["ExecutionRoleArn"])
+    hwhy = f"{swhy} hosting (as the model's role {model_role})"
+    accesses += _serving(_container_served(container, ev, why), hwhy, lake)
+    logs = f"arn:aws:logs:{lake.region}:{lake.account}:log-group:{ENDPOINT_LOG_GROUP_PREFIX}"
+    group_arn = f"{logs}{CLARIFY_SHADOW_ENDPOINT}"
+    stream_arn = f"{group_arn}:log-stream:AllTraffic/{HOSTING_INSTANCE}"
+    accesses += [
+        Access("logs:CreateLogGroup", group_arn, hwhy),
+        Access("logs:CreateLogStream", stream_arn, hwhy),
+        Access("logs:PutLogEvents", stream_arn, hwhy),
+        Access("cloudwatch:PutMetricData", "*", hwhy, {"cloudwatch:namespace": ENDPOINT_METRICS_NAMESPACE}),
+    ]
+    return accesses
 
 
 def derive_accesses(
@@ -632,6 +755,8 @@ def derive_accesses(
             accesses += _processing_job(step, ev, lake, role_arn, why)
         elif kind == "QualityCheck":
             accesses += _quality_check(step, ev, lake, role_arn, why)
+        elif kind == "ClarifyCheck":
+            accesses += _clarify_check(step, ev, lake, role_arn, why)
         elif kind == "Training":
             accesses += _pipeline_calls(kind, name, role_arn, why, lake)
             accesses += _training_job(args, ev, lake, job_name(name), why)

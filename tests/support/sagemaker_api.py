@@ -459,11 +459,14 @@ STEP_OPERATIONS: dict[str, str] = {
     # A QualityCheck step's Arguments are the processing job it starts (Model Monitor's analyzer); its
     # check fields sit beside them (:data:`QUALITY_CHECK_FIELDS`).
     "QualityCheck": "CreateProcessingJob",
+    # A ClarifyCheck step's Arguments are the processing job it starts (SageMaker Clarify); its check
+    # fields sit beside them (:data:`CLARIFY_CHECK_FIELDS`).
+    "ClarifyCheck": "CreateProcessingJob",
 }
 
 # Step types SageMaker Pipelines knows whose Arguments are not (or not only) a SageMaker API request.
 # Their expressions are still resolved (undeclared parameters are reported) but no API shape applies.
-NON_API_STEP_TYPES = frozenset({"Condition", "Fail", "Lambda", "Callback", "EMR", "ClarifyCheck", "AutoML"})
+NON_API_STEP_TYPES = frozenset({"Condition", "Fail", "Lambda", "Callback", "EMR", "AutoML"})
 
 # The fields of a QualityCheck step beside its Arguments (the SageMaker SDK's QualityCheckStep.to_request):
 # name -> (required, allowed Python types of the resolved value, allowed values or None).
@@ -475,6 +478,26 @@ QUALITY_CHECK_FIELDS: dict[str, tuple[bool, tuple[type, ...], frozenset[str] | N
     "FailOnViolation": (False, (bool,), None),
     "SuppliedBaselineStatistics": (False, (str,), None),
     "SuppliedBaselineConstraints": (False, (str,), None),
+}
+# The fields of a ClarifyCheck step beside its Arguments (the SageMaker SDK's ClarifyCheckStep.to_request):
+# no statistics (a Clarify baseline is one analysis.json), and ModelName for the checks that ask a model.
+CLARIFY_CHECK_FIELDS: dict[str, tuple[bool, tuple[type, ...], frozenset[str] | None]] = {
+    "CheckType": (True, (str,), frozenset({"DATA_BIAS", "MODEL_BIAS", "MODEL_EXPLAINABILITY"})),
+    "ModelPackageGroupName": (True, (str,), None),
+    "SkipCheck": (True, (bool,), None),
+    "RegisterNewBaseline": (True, (bool,), None),
+    "FailOnViolation": (False, (bool,), None),
+    "SuppliedBaselineConstraints": (False, (str,), None),
+    "ModelName": (False, (str,), None),
+}
+#: Clarify check types whose analysis asks a model (a shadow endpoint): they need ``ModelName``.
+CLARIFY_MODEL_CHECK_TYPES = frozenset({"MODEL_BIAS", "MODEL_EXPLAINABILITY"})
+# The processing inputs and output SageMaker Clarify reads and writes (Developer Guide, "Configure a
+# SageMaker Clarify Processing Job": input names analysis_config and dataset; the SDK's fixed local paths).
+CLARIFY_IO: dict[str, tuple[str, str]] = {
+    "analysis_config": ("input", "/opt/ml/processing/input/config"),
+    "dataset": ("input", "/opt/ml/processing/input/data"),
+    "analysis_result": ("output", "/opt/ml/processing/output"),
 }
 # Members of every step, whatever its type.
 _STEP_MEMBERS = frozenset(
@@ -527,6 +550,7 @@ STEP_PROPERTY_SHAPES: dict[str, str] = {
     "RegisterModel": "DescribeModelPackageOutput",
     # Not a Describe response: the step metadata SageMaker Pipelines reports (its S3 URIs are the properties).
     "QualityCheck": "QualityCheckStepMetadata",
+    "ClarifyCheck": "ClarifyCheckStepMetadata",
 }
 _PROPERTY_SEGMENT = re.compile(r"\.([A-Za-z0-9_]+)((?:\[(?:'[^']*'|\d+)\])*)")
 _PROPERTY_INDEX = re.compile(r"\[(?:'[^']*'|\d+)\]")
@@ -1258,7 +1282,10 @@ def _check_step(
         errors.append(f"{label}: unknown step Type {step_type!r}{carries}; known types: {known}")
 
     if step_type == "QualityCheck":
-        _check_quality_check_fields(step, resolver, label, errors)
+        _check_check_fields(step, QUALITY_CHECK_FIELDS, resolver, label, errors)
+    if step_type == "ClarifyCheck":
+        _check_check_fields(step, CLARIFY_CHECK_FIELDS, resolver, label, errors)
+        _check_clarify_step(step, label, errors)
     if step_type == "Processing":
         outputs = _processing_output_names(step)
         for i, property_file in enumerate(step.get("PropertyFiles") or []):
@@ -1267,22 +1294,56 @@ def _check_step(
                 errors.append(f"{label}: PropertyFiles[{i}].OutputName {output!r} not in {sorted(outputs)}")
 
 
-def _check_quality_check_fields(
-    step: Mapping[str, Any], resolver: _ExpressionResolver, label: str, errors: list[str]
+def _check_clarify_step(step: Mapping[str, Any], label: str, errors: list[str]) -> None:
+    """What a ClarifyCheck step needs beyond its fields' types: ``ModelName`` exactly for the check types
+    that ask a model, and the inputs and output Clarify reads and writes (names and local paths)."""
+    check_type = step.get("CheckType")
+    if check_type in CLARIFY_MODEL_CHECK_TYPES and "ModelName" not in step:
+        errors.append(f"{label}: ModelName: missing (a {check_type} check asks a model's shadow endpoint)")
+    if check_type not in CLARIFY_MODEL_CHECK_TYPES and "ModelName" in step:
+        errors.append(f"{label}: ModelName: given for a {check_type!r} check, which asks no model")
+    arguments = step.get("Arguments")
+    if not isinstance(arguments, dict):
+        return
+    inputs = {
+        i.get("InputName"): (i.get("S3Input") or {}).get("LocalPath")
+        for i in arguments.get("ProcessingInputs") or []
+        if isinstance(i, dict)
+    }
+    outputs = {
+        o.get("OutputName"): (o.get("S3Output") or {}).get("LocalPath")
+        for o in (arguments.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        if isinstance(o, dict)
+    }
+    for name, (kind, local_path) in CLARIFY_IO.items():
+        found = (inputs if kind == "input" else outputs).get(name, "missing")
+        if found != local_path:
+            errors.append(f"{label}: Clarify {kind} {name!r}: LocalPath {found!r}, expected {local_path!r}")
+    if set(inputs) - set(CLARIFY_IO) or set(outputs) - set(CLARIFY_IO):
+        unknown = sorted((set(inputs) | set(outputs)) - set(CLARIFY_IO), key=str)
+        errors.append(f"{label}: Clarify reads and writes only {sorted(CLARIFY_IO)}; got also {unknown}")
+
+
+def _check_check_fields(
+    step: Mapping[str, Any],
+    fields: Mapping[str, tuple[bool, tuple[type, ...], frozenset[str] | None]],
+    resolver: _ExpressionResolver,
+    label: str,
+    errors: list[str],
 ) -> None:
-    """The check fields of a QualityCheck step: present when required, of their type, known values.
+    """The check fields of a QualityCheck or ClarifyCheck step: present when required, of their type,
+    known values.
 
     A field that is a pipeline parameter is checked with the parameter's default; no unknown members (a
     misspelt ``SkipChecks`` would be ignored by nobody: SageMaker refuses the definition).
     """
-    for member in sorted(set(step) - _STEP_MEMBERS - set(QUALITY_CHECK_FIELDS)):
-        errors.append(
-            f"{label}: unknown QualityCheck member {member!r} (known: {sorted(QUALITY_CHECK_FIELDS)})"
-        )
-    for member, (required, types, allowed) in QUALITY_CHECK_FIELDS.items():
+    kind = step.get("Type")
+    for member in sorted(set(step) - _STEP_MEMBERS - set(fields)):
+        errors.append(f"{label}: unknown {kind} member {member!r} (known: {sorted(fields)})")
+    for member, (required, types, allowed) in fields.items():
         if member not in step:
             if required:
-                errors.append(f"{label}: {member}: missing (a QualityCheck step requires it)")
+                errors.append(f"{label}: {member}: missing (a {kind} step requires it)")
             continue
         resolver.problems = []
         value = resolver.resolve(step[member], member)

@@ -21,6 +21,7 @@ from tests.training_code.training_helpers import CODE_DIR, Processed
 
 OUTPUT_FILES = [
     "baseline/baseline.csv",
+    "labeled/labeled.csv",
     "scoring/scoring.csv",
     "scoring_labels/scoring_labels.csv",
     "test/test.csv",

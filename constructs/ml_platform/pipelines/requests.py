@@ -30,6 +30,7 @@ from ml_platform.pipelines.shapes import (
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
     MetricDefinition,
+    ModelMetrics,
     ModelPackageContainerDefinition,
     ObjectiveType,
     ParameterRange,
@@ -175,6 +176,49 @@ BASELINE_STATISTICS_FILE = "statistics.json"
 BASELINE_CONSTRAINTS_FILE = "constraints.json"
 
 
+def _analyzer_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    dataset_uri: Json,
+    output_uri: Json,
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: int,
+    encrypt_volume: bool,
+    header: bool,
+    extra_environment: Mapping[str, str],
+) -> CreateProcessingJobRequest:
+    """Model Monitor's analyzer on a CSV baseline dataset folder (shared by the data- and model-quality
+    baselining jobs; ``extra_environment`` is what a model-quality run adds)."""
+    dataset_format = {"csv": {"header": header, "output_columns_position": "START"}}
+    cluster = _processing_cluster(env, instance_type, instance_count, volume_size_gb, encrypt_volume)
+    environment: dict[str, Json] = {
+        "dataset_format": json.dumps(dataset_format),
+        "dataset_source": DATA_QUALITY_INPUT_DIR,
+        "output_path": DATA_QUALITY_OUTPUT_DIR,
+        "publish_cloudwatch_metrics": "Disabled",
+        **extra_environment,
+    }
+    request: CreateProcessingJobRequest = {
+        "AppSpecification": {"ImageUri": image_uri},
+        "ProcessingResources": {"ClusterConfig": cluster},
+        "ProcessingInputs": [processing_input(DATA_QUALITY_INPUT, dataset_uri, DATA_QUALITY_INPUT_DIR)],
+        "ProcessingOutputConfig": {
+            "Outputs": [processing_output(DATA_QUALITY_OUTPUT, DATA_QUALITY_OUTPUT_DIR, output_uri)],
+            "KmsKeyId": env.kms_key_arn,
+        },
+        "Environment": environment,
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+        "RoleArn": env.role_arn,
+    }
+    if env.tags:
+        request["Tags"] = tag_list(dict(env.tags))
+    return request
+
+
 def data_quality_baseline_job(
     *,
     env: JobEnvironment,
@@ -197,24 +241,160 @@ def data_quality_baseline_job(
     ``publish_cloudwatch_metrics`` is Disabled as in the SDK: metrics are for monitoring schedules.
     ``dataset_uri`` is a folder (``S3Prefix``): the analyzer reads ``dataset_source`` as a directory.
     """
-    dataset_format = {"csv": {"header": header, "output_columns_position": "START"}}
+    return _analyzer_job(
+        env=env,
+        image_uri=image_uri,
+        dataset_uri=dataset_uri,
+        output_uri=output_uri,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        volume_size_gb=volume_size_gb,
+        max_runtime_seconds=max_runtime_seconds,
+        encrypt_volume=encrypt_volume,
+        header=header,
+        extra_environment={},
+    )
+
+
+#: ``problem_type`` values of Model Monitor's model-quality analysis (``ModelQualityAppSpecification``).
+MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification", "MulticlassClassification", "Regression")
+
+
+@dataclass(frozen=True)
+class ModelQualityAttributes:
+    """Where the analyzer finds each value in a model-quality baseline dataset (CSV with a header: the
+    column names). ``probability`` and ``probability_threshold`` are for binary classification only (the
+    threshold turns the positive-class probability into the predicted 1/0); None leaves them out."""
+
+    problem_type: str
+    inference: str
+    ground_truth: str
+    probability: str | None = None
+    probability_threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.problem_type not in MODEL_QUALITY_PROBLEM_TYPES:
+            raise ValueError(
+                f"problem_type: got {self.problem_type!r}; allowed: {', '.join(MODEL_QUALITY_PROBLEM_TYPES)}"
+            )
+        binary = self.problem_type == "BinaryClassification"
+        if (self.probability is not None or self.probability_threshold is not None) and not binary:
+            raise ValueError(
+                f"probability: got {self.probability!r} (threshold {self.probability_threshold!r}) for "
+                f"{self.problem_type}; allowed: only for BinaryClassification"
+            )
+        if (self.probability is None) != (self.probability_threshold is None):
+            raise ValueError(
+                f"probability_threshold: got {self.probability_threshold!r} with probability "
+                f"{self.probability!r}; allowed: both or neither"
+            )
+        if self.probability_threshold is not None and not 0.0 < self.probability_threshold < 1.0:
+            raise ValueError(f"probability_threshold: got {self.probability_threshold!r}; allowed: in (0, 1)")
+        names = [n for n in (self.inference, self.ground_truth, self.probability) if n is not None]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"attributes: got {names}; allowed: distinct, non-empty column names")
+
+    def environment(self) -> dict[str, str]:
+        """The analyzer's environment (the SDK's ``ModelQualityCheckConfig``; every value a string)."""
+        env = {
+            "analysis_type": "MODEL_QUALITY",
+            "problem_type": self.problem_type,
+            "inference_attribute": self.inference,
+            "ground_truth_attribute": self.ground_truth,
+        }
+        if self.probability is not None:
+            env["probability_attribute"] = self.probability
+            env["probability_threshold_attribute"] = str(self.probability_threshold)
+        return env
+
+
+def model_quality_baseline_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    dataset_uri: Json,
+    output_uri: Json,
+    attributes: ModelQualityAttributes,
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: int,
+    encrypt_volume: bool,
+) -> CreateProcessingJobRequest:
+    """A ``CreateProcessingJob`` request running Model Monitor's analyzer in model-quality mode: the
+    SDK's ``QualityCheckStep`` with ``ModelQualityCheckConfig`` (``analysis_type`` MODEL_QUALITY, the
+    problem type and the columns of the prediction, probability and ground truth), with the platform's
+    choices as in :func:`data_quality_baseline_job` (isolation, encryption, key, stopping condition,
+    tags). ``dataset_uri`` is the folder of a CSV with a header row naming those columns."""
+    return _analyzer_job(
+        env=env,
+        image_uri=image_uri,
+        dataset_uri=dataset_uri,
+        output_uri=output_uri,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        volume_size_gb=volume_size_gb,
+        max_runtime_seconds=max_runtime_seconds,
+        encrypt_volume=encrypt_volume,
+        header=True,
+        extra_environment=attributes.environment(),
+    )
+
+
+# SageMaker Clarify's processing container (ClarifyCheck steps), as the SageMaker SDK's
+# SageMakerClarifyProcessor mounts it: the analysis configuration, the dataset, the result folder.
+CLARIFY_CONFIG_INPUT = "analysis_config"
+CLARIFY_CONFIG_DIR = f"{PROCESSING_ROOT}/input/config"
+CLARIFY_DATASET_INPUT = "dataset"
+CLARIFY_DATASET_DIR = f"{PROCESSING_ROOT}/input/data"
+CLARIFY_OUTPUT = "analysis_result"
+CLARIFY_OUTPUT_DIR = f"{PROCESSING_ROOT}/output"
+#: What a Clarify run writes into its output (the bias metrics or the SHAP values): the "constraints" of a
+#: Clarify baseline (the SDK's ``ClarifyBaseliningJob.suggested_constraints`` reads it).
+CLARIFY_ANALYSIS_FILE = "analysis.json"
+
+
+def clarify_job(
+    *,
+    env: JobEnvironment,
+    image_uri: str,
+    config_uri: Json,
+    dataset_uri: Json,
+    output_uri: Json,
+    instance_type: Json,
+    instance_count: Json,
+    volume_size_gb: int,
+    max_runtime_seconds: int,
+    encrypt_volume: bool,
+    network_isolation: bool,
+) -> CreateProcessingJobRequest:
+    """A ``CreateProcessingJob`` request running SageMaker Clarify: the SDK's ``ClarifyCheckStep`` job
+    (inputs ``analysis_config`` and ``dataset``, output ``analysis_result``, ``EndOfJob`` upload) plus the
+    platform's choices: the stage key on the output (and the volume unless ``encrypt_volume`` is False),
+    inter-container encryption, a stopping condition, the jobs' tags.
+
+    ``network_isolation`` must be False for a run that asks the model (post-training bias, SHAP): Clarify
+    then starts a shadow endpoint of the model and calls the SageMaker API and runtime, which an isolated
+    job cannot reach (Developer Guide, "Configure Clarify processing jobs for Amazon VPC"). A run on the
+    dataset alone (pre-training bias) is isolated.
+    """
     cluster = _processing_cluster(env, instance_type, instance_count, volume_size_gb, encrypt_volume)
     request: CreateProcessingJobRequest = {
         "AppSpecification": {"ImageUri": image_uri},
         "ProcessingResources": {"ClusterConfig": cluster},
-        "ProcessingInputs": [processing_input(DATA_QUALITY_INPUT, dataset_uri, DATA_QUALITY_INPUT_DIR)],
+        "ProcessingInputs": [
+            processing_input(CLARIFY_CONFIG_INPUT, config_uri, CLARIFY_CONFIG_DIR),
+            processing_input(CLARIFY_DATASET_INPUT, dataset_uri, CLARIFY_DATASET_DIR),
+        ],
         "ProcessingOutputConfig": {
-            "Outputs": [processing_output(DATA_QUALITY_OUTPUT, DATA_QUALITY_OUTPUT_DIR, output_uri)],
+            "Outputs": [processing_output(CLARIFY_OUTPUT, CLARIFY_OUTPUT_DIR, output_uri)],
             "KmsKeyId": env.kms_key_arn,
         },
-        "Environment": {
-            "dataset_format": json.dumps(dataset_format),
-            "dataset_source": DATA_QUALITY_INPUT_DIR,
-            "output_path": DATA_QUALITY_OUTPUT_DIR,
-            "publish_cloudwatch_metrics": "Disabled",
-        },
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
-        "NetworkConfig": {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True},
+        "NetworkConfig": {
+            "EnableNetworkIsolation": network_isolation,
+            "EnableInterContainerTrafficEncryption": True,
+        },
         "RoleArn": env.role_arn,
     }
     if env.tags:
@@ -457,7 +637,7 @@ def model_package(
     description: str,
     image_uri: Json,
     model_data_url: Json,
-    metrics_s3_uri: Json,
+    model_metrics: ModelMetrics,
     inference_instance_types: Sequence[str],
     transform_instance_types: Sequence[str],
     content_types: Sequence[str] = CONTENT_TYPES,
@@ -466,9 +646,10 @@ def model_package(
     customer_metadata: Mapping[str, Json] | None = None,
     drift_check_baselines: DriftCheckBaselines | None = None,
 ) -> CreateModelPackageInput:
-    """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its evaluation as model metrics.
+    """A ``CreateModelPackage`` request: ``PendingManualApproval``, with its model metrics.
 
-    ``environment`` is omitted when empty: the platform's serving container needs none.
+    ``model_metrics`` describe the model (the baselines the run computed for it); ``environment`` is
+    omitted when empty: the platform's serving container needs none.
     ``drift_check_baselines`` are the baselines Model Monitor compares the served model's traffic with
     (the check steps' outputs); the monitoring stack reads them from the package it serves.
     """
@@ -486,9 +667,7 @@ def model_package(
             "SupportedRealtimeInferenceInstanceTypes": list(inference_instance_types),
             "SupportedTransformInstanceTypes": list(transform_instance_types),
         },
-        "ModelMetrics": {
-            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_s3_uri}}
-        },
+        "ModelMetrics": model_metrics,
     }
     if customer_metadata:
         request["CustomerMetadataProperties"] = dict(customer_metadata)
@@ -515,6 +694,30 @@ def model_from_package(
         "PrimaryContainer": {"ModelPackageName": model_package},
         "ExecutionRoleArn": role_arn,
         "EnableNetworkIsolation": True,
+    }
+    if tags:
+        request["Tags"] = tag_list(tags)
+    return request
+
+
+def model_from_artifacts(
+    *,
+    image_uri: Json,
+    model_data_url: Json,
+    role_arn: Json,
+    network_isolation: bool = True,
+    tags: Mapping[str, str] | None = None,
+) -> CreateModelInput:
+    """A ``CreateModel`` request serving ``model_data_url`` (a ``model.tar.gz``) with ``image_uri``: what a
+    run trained, before any package exists (a package's model is :func:`model_from_package`).
+
+    Network isolation is on unless the caller documents why not: Clarify's shadow endpoint (post-training
+    bias and SHAP of a check step) cannot reach a model whose network isolation is on.
+    """
+    request: CreateModelInput = {
+        "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": model_data_url},
+        "ExecutionRoleArn": role_arn,
+        "EnableNetworkIsolation": network_isolation,
     }
     if tags:
         request["Tags"] = tag_list(tags)

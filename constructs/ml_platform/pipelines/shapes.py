@@ -257,13 +257,37 @@ class MetricsSource(TypedDict):
     S3Uri: Json
 
 
+class FileSource(TypedDict, total=False):
+    ContentType: str
+    S3Uri: Required[Json]
+
+
 class ModelQuality(TypedDict, total=False):
     Statistics: MetricsSource
     Constraints: MetricsSource
 
 
+class ModelDataQuality(TypedDict, total=False):
+    Statistics: MetricsSource
+    Constraints: MetricsSource
+
+
+class Bias(TypedDict, total=False):
+    Report: MetricsSource
+    PreTrainingReport: MetricsSource
+    PostTrainingReport: MetricsSource
+
+
+class Explainability(TypedDict, total=False):
+    Report: MetricsSource
+
+
 class ModelMetrics(TypedDict, total=False):
+    #: The baselines this run computed (the check steps' ``CalculatedBaseline*``): what the model is.
     ModelQuality: ModelQuality
+    ModelDataQuality: ModelDataQuality
+    Bias: Bias
+    Explainability: Explainability
 
 
 class DriftCheckModelDataQuality(TypedDict, total=False):
@@ -271,9 +295,30 @@ class DriftCheckModelDataQuality(TypedDict, total=False):
     Constraints: MetricsSource
 
 
+class DriftCheckModelQuality(TypedDict, total=False):
+    Statistics: MetricsSource
+    Constraints: MetricsSource
+
+
+class DriftCheckBias(TypedDict, total=False):
+    ConfigFile: FileSource
+    PreTrainingConstraints: MetricsSource
+    PostTrainingConstraints: MetricsSource
+
+
+class DriftCheckExplainability(TypedDict, total=False):
+    Constraints: MetricsSource
+    ConfigFile: FileSource
+
+
 class DriftCheckBaselines(TypedDict, total=False):
-    #: What Model Monitor's data-quality jobs compare captured requests with (the QualityCheck step's files).
+    """What Model Monitor's jobs compare the served model's traffic with (the check steps'
+    ``BaselineUsedForDriftCheck*``, plus the analysis configurations of the Clarify monitors)."""
+
     ModelDataQuality: DriftCheckModelDataQuality
+    ModelQuality: DriftCheckModelQuality
+    Bias: DriftCheckBias
+    Explainability: DriftCheckExplainability
 
 
 class CreateModelPackageInput(TypedDict, total=False):
@@ -290,7 +335,10 @@ class CreateModelPackageInput(TypedDict, total=False):
 
 
 class ContainerDefinition(TypedDict, total=False):
-    #: A model package (ARN or name): the image and the artifact come from its inference specification.
+    #: An image and its artifact, or (instead of both) a model package (ARN or name), whose inference
+    #: specification supplies them.
+    Image: Json
+    ModelDataUrl: Json
     ModelPackageName: Json
     Environment: dict[str, str]
 
@@ -360,8 +408,9 @@ SHAPES: dict[Any, str] = {
         ResourceConfig, StoppingCondition, CheckpointConfig, RetryStrategy,
         HyperParameterAlgorithmSpecification, HyperParameterTrainingJobDefinition, ParameterRange,
         ParameterRanges, HyperParameterTuningJobObjective, ResourceLimits, HyperParameterTuningJobConfig,
-        ModelPackageContainerDefinition, InferenceSpecification, MetricsSource, ModelQuality, ModelMetrics,
-        DriftCheckModelDataQuality, DriftCheckBaselines,
+        ModelPackageContainerDefinition, InferenceSpecification, MetricsSource, FileSource, ModelQuality,
+        ModelDataQuality, Bias, Explainability, ModelMetrics, DriftCheckModelDataQuality,
+        DriftCheckModelQuality, DriftCheckBias, DriftCheckExplainability, DriftCheckBaselines,
         Tag, ContainerDefinition, TransformS3DataSource, TransformDataSource, TransformInput,
         TransformOutput, TransformResources, DataProcessing,
     )

@@ -30,8 +30,12 @@ StepType = Literal[
     "Condition",
     "Fail",
     "QualityCheck",
+    "ClarifyCheck",
 ]
 QualityCheckType = Literal["DATA_QUALITY", "MODEL_QUALITY"]
+ClarifyCheckType = Literal["DATA_BIAS", "MODEL_BIAS", "MODEL_EXPLAINABILITY"]
+#: Clarify checks that ask the model (a shadow endpoint of ``ModelName``).
+MODEL_CLARIFY_CHECKS: tuple[ClarifyCheckType, ...] = ("MODEL_BIAS", "MODEL_EXPLAINABILITY")
 
 
 class PropertyFile(TypedDict):
@@ -47,14 +51,17 @@ class Step(TypedDict):
     DependsOn: NotRequired[list[str]]
     RetryPolicies: NotRequired[list[dict[str, Json]]]
     PropertyFiles: NotRequired[list[PropertyFile]]
-    # QualityCheck steps (beside their Arguments, as the SageMaker SDK's QualityCheckStep writes them).
-    CheckType: NotRequired[QualityCheckType]
+    # QualityCheck and ClarifyCheck steps (beside their Arguments, as the SageMaker SDK's QualityCheckStep
+    # and ClarifyCheckStep write them).
+    CheckType: NotRequired[QualityCheckType | ClarifyCheckType]
     ModelPackageGroupName: NotRequired[Json]
     SkipCheck: NotRequired[Json]
     RegisterNewBaseline: NotRequired[Json]
     FailOnViolation: NotRequired[Json]
     SuppliedBaselineStatistics: NotRequired[Json]
     SuppliedBaselineConstraints: NotRequired[Json]
+    #: ClarifyCheck MODEL_BIAS / MODEL_EXPLAINABILITY: the model Clarify's shadow endpoint serves.
+    ModelName: NotRequired[Json]
 
 
 # Pipeline-level retries of a step whose job failed to get capacity or hit a service error.
@@ -125,6 +132,53 @@ def quality_check_step(
         "RegisterNewBaseline": register_new_baseline,
         "FailOnViolation": fail_on_violation,
     }
+    if depends_on:
+        step["DependsOn"] = list(depends_on)
+    return step
+
+
+#: What a ClarifyCheck step reports: the S3 URI of the ``analysis.json`` it computed, and of the one it
+#: checked against (the same when RegisterNewBaseline is true). Clarify baselines have no statistics.
+CLARIFY_CHECK_PROPERTIES = ("CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints")
+
+
+def clarify_check_step(
+    name: str,
+    request: CreateProcessingJobRequest,
+    *,
+    check_type: ClarifyCheckType,
+    model_package_group_name: Json,
+    skip_check: Json,
+    register_new_baseline: Json,
+    model_name: Json | None = None,
+    fail_on_violation: Json = False,
+    depends_on: Sequence[str] = (),
+) -> Step:
+    """A ``ClarifyCheck`` step: a SageMaker Clarify processing job (``request``) plus the check fields.
+
+    ``model_name`` (a Model step's ``ModelName``) is required for MODEL_BIAS and MODEL_EXPLAINABILITY, whose
+    analysis asks the model through a shadow endpoint, and refused for DATA_BIAS. As for QualityCheck
+    steps, SkipCheck/RegisterNewBaseline false need an approved package with such a baseline. The step's
+    properties are :data:`CLARIFY_CHECK_PROPERTIES`.
+    """
+    asks_model = check_type in MODEL_CLARIFY_CHECKS
+    if asks_model != (model_name is not None):
+        raise ValueError(
+            f"model_name: got {model_name!r} for {check_type}; allowed: a model name for "
+            f"{' and '.join(MODEL_CLARIFY_CHECKS)} only"
+        )
+    step: Step = {
+        "Name": name,
+        "Type": "ClarifyCheck",
+        "Arguments": request,
+        "CheckType": check_type,
+        "ModelPackageGroupName": model_package_group_name,
+        "SkipCheck": skip_check,
+        "RegisterNewBaseline": register_new_baseline,
+        "FailOnViolation": fail_on_violation,
+    }
+    if model_name is not None:
+        step["ModelName"] = model_name
     if depends_on:
         step["DependsOn"] = list(depends_on)
     return step
