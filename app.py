@@ -23,6 +23,7 @@ from typing import Any
 from aws_cdk import App, Environment, Stack, Tags
 
 from ml_platform.endpoint import AutoscaledVariantUpdateError, check_autoscaled_variant_updates
+from ml_platform.model_monitor import champion
 from stacks.config import (
     DEFAULT_NAME_PREFIX,
     ConfigError,
@@ -35,9 +36,10 @@ from stacks.config import (
 from stacks.data_stack import DataStack
 from stacks.deployed_endpoint import VariantsLookup, boto3_variants_lookup, current_variants
 from stacks.model_packages import Lookup, boto3_lookup, resolve, save_to_context_file
-from stacks.monitoring_stack import MonitoringStack
+from stacks.monitor_baselines import BaselinesLookup, boto3_baselines_lookup, resolve_monitors
+from stacks.monitoring_stack import MonitoredEndpoint, MonitoringStack
 from stacks.policy import add_policy_gates
-from stacks.serving_stack import ServingStack, variant_props
+from stacks.serving_stack import CAPTURE_FOLDER, ServingStack, variant_props
 from stacks.training_stack import TrainingStack
 
 CONTEXT_FILE = Path(__file__).resolve().parent / "cdk.context.json"
@@ -57,6 +59,7 @@ def build_app(
     variants_lookup: VariantsLookup | None = None,
     save_lookups: Callable[[Mapping[str, Any]], None] | None = None,
     report: Callable[[str], None] = _say,
+    baselines_lookup: BaselinesLookup | None = None,
 ) -> dict[str, Stack]:
     """Instantiate every stack of one stage into ``app``; return them by role.
 
@@ -68,6 +71,10 @@ def build_app(
     ``report`` gets what to do and the stack is left out. Before it is built, the deployed endpoint's variants
     (cached in ``context``, else ``variants_lookup``) are checked for an update SageMaker would refuse
     (:class:`AutoscaledVariantUpdateError`).
+
+    Model Monitor watches the serving stack's endpoint with the baselines the champion variant's package
+    registered (cached in ``context``, else ``baselines_lookup``; new results go to ``save_lookups``); a
+    scheduled monitor without its baseline is reported and left out.
     """
     env = Environment(account=config.account, region=config.region) if config.account else None
     prefix = stack_prefix(name_prefix, config.name)
@@ -98,6 +105,14 @@ def build_app(
     )
     if serving_stack is not None:
         stacks["serving"] = serving_stack
+    endpoint = _monitored_endpoint(
+        config,
+        serving_stack,
+        context=context or {},
+        lookup=baselines_lookup,
+        save=save_lookups,
+        report=report,
+    )
     monitoring = MonitoringStack(
         app,
         f"{prefix}-Monitoring",
@@ -108,11 +123,15 @@ def build_app(
         pipeline_names=training.pipeline_names,
         model_package_group_name=training.model_package_group_name,
         cost_allocation_tags=platform_tags(config.name),
+        lake_exports=data.lake_exports,
+        endpoint=endpoint,
         env=env,
         description=f"ML platform ({config.name}): job, pipeline and approval notifications, cost budget",
     )
     monitoring.add_stack_dependency(data, "imports the alert topic's export")
     monitoring.add_stack_dependency(training, "imports the execution role's export")
+    if endpoint is not None and serving_stack is not None:
+        monitoring.add_stack_dependency(serving_stack, "imports the endpoint name's export")
     stacks["monitoring"] = monitoring
     for key, value in config.resource_tags.items():
         Tags.of(app).add(key, value)
@@ -183,6 +202,42 @@ def _serving(
     return serving
 
 
+def _monitored_endpoint(
+    config: StageConfig,
+    serving: ServingStack | None,
+    *,
+    context: Mapping[str, Any],
+    lookup: BaselinesLookup | None,
+    save: Callable[[Mapping[str, Any]], None] | None,
+    report: Callable[[str], None],
+) -> MonitoredEndpoint | None:
+    """The serving stack's endpoint with the monitors its champion package has baselines for, or None."""
+    scheduled = tuple(config.monitoring.schedules())
+    if not scheduled or serving is None:  # without a serving stack, its own report says why
+        return None
+    variant = {v.name: v for v in serving.variants}[
+        champion([(v.name, v.initial_weight) for v in serving.variants])
+    ]
+    resolution = resolve_monitors(variant.model_package_arn, scheduled, context=context, lookup=lookup)
+    if resolution.cache and save is not None:
+        save(resolution.cache)
+    if resolution.problems:
+        report(
+            f"monitoring: these Model Monitor schedules of stage {config.name!r} are left out (the "
+            f"champion variant {variant.name!r} serves no package with their baselines):\n  "
+            + "\n  ".join(resolution.problems)
+        )
+    if resolution.baselines is None or not resolution.monitors:
+        return None
+    return MonitoredEndpoint(
+        endpoint_name_export=serving.endpoint_name_export,
+        capture_folder=CAPTURE_FOLDER,
+        baselines=resolution.baselines,
+        monitors=resolution.monitors,
+        shadow_instance_type=variant.instance_type,
+    )
+
+
 def read_context() -> tuple[App, dict[str, Any]]:
     """The App and the context of this run exactly as the CDK CLI passed it (CDK_CONTEXT_JSON).
 
@@ -205,6 +260,7 @@ def main() -> None:
             context=context,
             lookup=boto3_lookup,
             variants_lookup=boto3_variants_lookup,
+            baselines_lookup=boto3_baselines_lookup,
             save_lookups=lambda entries: save_to_context_file(CONTEXT_FILE, entries),
         )
     except (ConfigError, AutoscaledVariantUpdateError) as error:

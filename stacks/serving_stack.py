@@ -130,4 +130,11 @@ class ServingStack(Stack):
             topic=topic,
         )
         self.dashboard = EndpointDashboard(self, "Dashboard", alarms=self.alarms)
-        CfnOutput(self, ENDPOINT_NAME_OUTPUT, value=self.endpoint.endpoint_name)
+        #: The endpoint's name, exported for the monitoring stack's schedules (``<stack>:EndpointName``).
+        self.endpoint_name_export = f"{self.stack_name}:{ENDPOINT_NAME_OUTPUT}"
+        CfnOutput(
+            self,
+            ENDPOINT_NAME_OUTPUT,
+            value=self.endpoint.endpoint_name,
+            export_name=self.endpoint_name_export,
+        )

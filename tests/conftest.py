@@ -32,6 +32,44 @@ def model_package_arn(
     return f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/{version}"
 
 
+#: The lake bucket's name as tests/support/sagemaker_api.py renders it (the baselines a pipeline registers
+#: live in the stage's lake).
+RENDERED_LAKE_BUCKET = "placeholder-bucket-datalakebucketef1cca5a"
+#: The baseline kinds a pipeline registers (monitoring/baselines/<pipeline>/<execution>/<kind>/).
+BASELINE_FILES = {
+    ("ModelDataQuality", "Statistics"): "data-quality/statistics.json",
+    ("ModelDataQuality", "Constraints"): "data-quality/constraints.json",
+    ("ModelQuality", "Statistics"): "model-quality/statistics.json",
+    ("ModelQuality", "Constraints"): "model-quality/constraints.json",
+    ("Bias", "PreTrainingConstraints"): "data-bias/analysis.json",
+    ("Bias", "PostTrainingConstraints"): "model-bias/analysis.json",
+    ("Explainability", "Constraints"): "explainability/analysis.json",
+}
+
+
+def drift_check_baselines(
+    stage: str, execution: str = "a1b2c3d4e5f6", omit: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
+    """``DriftCheckBaselines`` as DescribeModelPackage returns it for a package the stage's training pipeline
+    registered (every kind, minus ``omit``)."""
+    from ml_platform.model_pipelines import TrainingPipeline
+
+    del stage  # every stage's training pipeline writes the same keys into its own lake
+    base = f"s3://{RENDERED_LAKE_BUCKET}/monitoring/baselines/{TrainingPipeline.NAME}/{execution}"
+    baselines: dict[str, Any] = {}
+    for (section, member), file in BASELINE_FILES.items():
+        if (section, member) not in omit:
+            source = {"ContentType": "application/json", "S3Uri": f"{base}/{file}"}
+            baselines.setdefault(section, {})[member] = source
+    return baselines
+
+
+def baselines_context_key(package_arn: str) -> str:
+    from stacks.monitor_baselines import context_key
+
+    return context_key(package_arn)
+
+
 #: What the tests' synth of each stage serves, the two ways a user provides it (tests never touch the
 #: network): dev (environment-agnostic) passes ARNs with -c; prod's champion follows 'latest-approved',
 #: answered by a lookup cached in cdk.context.json, and its challenger is pinned with -c.
@@ -46,6 +84,10 @@ SERVING_CONTEXT: dict[str, dict[str, Any]] = {
         "stages.prod.serving.variants.1.model": model_package_arn("prod", 11),
     },
 }
+# The drift-check baselines of each stage's champion package (variant 0, the larger weight), as a cached
+# DescribeModelPackage lookup (stacks/monitor_baselines.py) leaves them in cdk.context.json.
+SERVING_CONTEXT["dev"][baselines_context_key(model_package_arn("dev", 3))] = drift_check_baselines("dev")
+SERVING_CONTEXT["prod"][baselines_context_key(model_package_arn("prod", 12))] = drift_check_baselines("prod")
 
 
 # The keys the CDK CLI (2.1148) adds to the context of `cdk synth` (contextFromSettings in aws-cdk).

@@ -41,6 +41,18 @@ NUMERIC_TYPES: Final = ("float", "int")
 REPORT: Final = {"name": "report", "title": "Analysis Report"}
 #: Clarify's shadow endpoint: one instance is enough for the baselining sample sizes.
 SHADOW_INSTANCE_COUNT: Final = 1
+#: What a Clarify job that asks a model does with its shadow endpoint (create, wait, invoke, delete):
+#: "the SageMaker Clarify job ... needs to call the Amazon SageMaker API service to manipulate the shadow
+#: endpoint" (Developer Guide, Clarify and Amazon VPC). The roles of such jobs grant exactly these.
+SHADOW_ENDPOINT_ACTIONS: Final = (
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:InvokeEndpoint",
+)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class Zone(StrEnum):
     CAPTURE = "capture"  # endpoint data capture
     MONITORING = "monitoring"  # Model Monitor baselines and reports
     # the actual outcomes of inferences, uploaded by the application for model-quality and bias monitoring:
-    # ground-truth/<monitoring.ground_truth_prefix>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl (monitoring_contract.py)
+    # ground-truth/<monitoring.ground_truth_prefix>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl
     GROUND_TRUTH = "ground-truth"
 
     @property

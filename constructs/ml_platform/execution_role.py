@@ -12,6 +12,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from ml_platform.clarify_config import SHADOW_ENDPOINT_ACTIONS
 from ml_platform.compliance import acknowledge, acknowledge_inline_policy, acknowledge_resources
 from ml_platform.data_lake import LakeAccess, Zone
 
@@ -213,15 +214,7 @@ class SageMakerExecutionRole(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ClarifyShadowEndpoints",
-                actions=[
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:InvokeEndpoint",
-                ],
+                actions=list(SHADOW_ENDPOINT_ACTIONS),
                 resources=self.shadow_endpoint_arns,
             )
         )

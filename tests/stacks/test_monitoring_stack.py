@@ -34,7 +34,9 @@ def test_every_rule_publishes_to_the_data_stacks_alert_topic_without_a_role(
         (target,) = rule["Properties"]["Targets"]
         assert target["Arn"] == {"Fn::ImportValue": topic_export}
         assert "RoleArn" not in target
-    assert not of_type(template, "AWS::IAM::Role")
+    # The only roles: Model Monitor's jobs and the explainer model (none for the rules' delivery).
+    roles = {lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert {lid.rstrip("0123456789ABCDEF") for lid in roles} == {"MonitorRole", "ExplainerRole"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -102,3 +104,45 @@ def test_the_alert_topic_lets_cloudwatch_eventbridge_and_budgets_publish(
     }
     services = {"cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"}
     assert services <= key_principals and services <= topic_principals
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_failed_and_stopped_monitoring_jobs_notify_by_the_monitoring_role(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    """Model Monitor executions are processing jobs told apart by their role: the job definitions' role."""
+    synth = synthesized[stage]
+    template = synth.template("monitoring")
+    definitions = [r for r in template["Resources"].values() if r["Type"].endswith("JobDefinition")]
+    assert definitions
+    (role,) = {json.dumps(r["Properties"]["RoleArn"]) for r in definitions}
+    patterns = {}
+    for rule in of_type(template, "AWS::Events::Rule"):
+        detail = rule["Properties"]["EventPattern"]["detail"]
+        if "ProcessingJobStatus" in detail and role in json.dumps(detail.get("RoleArn")):
+            patterns[tuple(detail["ProcessingJobStatus"])] = detail
+    assert set(patterns) == {("Failed",), ("Stopped",)}
+    job_role = json.dumps({"Fn::ImportValue": f"MlPlatform-{stage}-Training:ExecutionRoleArn"})
+    assert all(job_role not in json.dumps(d) for d in patterns.values())
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_model_monitor_alarms_watch_the_schedules_and_alert_the_topic(
+    synthesized: dict[str, SynthesizedStage], stage: str
+) -> None:
+    """Helper A's drift and model-quality alarms are wired to the schedules this stack declares."""
+    synth = synthesized[stage]
+    template = synth.template("monitoring")
+    schedules = {
+        r["Properties"]["MonitoringScheduleConfig"]["MonitoringType"]: r["Properties"][
+            "MonitoringScheduleName"
+        ]
+        for r in of_type(template, "AWS::SageMaker::MonitoringSchedule")
+    }
+    alarms = json.dumps(of_type(template, "AWS::CloudWatch::Alarm"))
+    assert schedules["DataQuality"] in alarms and "feature_baseline_drift_" in alarms
+    assert schedules["ModelQuality"] in alarms
+    assert synth.config.monitoring.model_quality.metric in alarms
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm"):
+        topic = {"Fn::ImportValue": f"MlPlatform-{stage}-Data:AlertTopicArn"}
+        assert alarm["Properties"]["AlarmActions"] == [topic] and alarm["Properties"]["OKActions"] == [topic]

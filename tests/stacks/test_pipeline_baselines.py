@@ -46,7 +46,7 @@ from ml_platform.pipelines import (
 )
 from stacks.config import platform_tags
 from stacks.training_stack import clarify_shadow_instance_type
-from tests.conftest import STAGES, SynthesizedStage
+from tests.conftest import BASELINE_FILES, STAGES, SynthesizedStage
 from tests.support.access_model import EXECUTION_ID, PipelineEvaluator
 from tests.support.sagemaker_api import (
     PLACEHOLDER_REGION,
@@ -414,15 +414,7 @@ def test_the_registered_uris_evaluate_to_the_baseline_files(
     """What monitoring reads from a package this pipeline registers (a first run: computed == used)."""
     synth, definition = synthesized[stage], rendered[(stage, pipeline)]
     ev = PipelineEvaluator(definition)
-    expected = {
-        ("ModelDataQuality", "Statistics"): "data-quality/statistics.json",
-        ("ModelDataQuality", "Constraints"): "data-quality/constraints.json",
-        ("ModelQuality", "Statistics"): "model-quality/statistics.json",
-        ("ModelQuality", "Constraints"): "model-quality/constraints.json",
-        ("Bias", "PreTrainingConstraints"): "data-bias/analysis.json",
-        ("Bias", "PostTrainingConstraints"): "model-bias/analysis.json",
-        ("Explainability", "Constraints"): "explainability/analysis.json",
-    }
+    expected = BASELINE_FILES
     base = f"s3://{_lake_bucket(synth)}/monitoring/baselines/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/"
     for register in (s for s in iter_steps(definition) if s["Type"] == "RegisterModel"):
         drift = register["Arguments"]["DriftCheckBaselines"]

@@ -16,6 +16,7 @@ from tests.conftest import (
     SERVING_CONTEXT,
     STAGES,
     SynthesizedStage,
+    drift_check_baselines,
     feature_flags,
     model_package_arn,
 )
@@ -210,6 +211,7 @@ def build(context_changes: dict[str, Any], stage: str = "prod") -> tuple[list[st
         context=context,
         lookup=lambda *_: model_package_arn(stage, 21),
         variants_lookup=lambda *_: [],  # nothing deployed yet
+        baselines_lookup=lambda *_: drift_check_baselines(stage),
         save_lookups=saved.update,
         report=reports.append,
     )
