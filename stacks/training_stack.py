@@ -18,6 +18,7 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from ml_platform.clarify_config import shadow_endpoint_prefix
 from ml_platform.data_lake import LakeAccess, LakeExports, Zone
 from ml_platform.execution_role import SageMakerExecutionRole
 from ml_platform.feature_store import FeatureGroup, grant_feature_ingestion
@@ -74,10 +75,12 @@ RUNTIME_CONTRACT = RuntimeContract(
     gate_metric_path="",  # per stage: depends on the number of classes (see TrainingStack)
     gate_metric_name=metrics.EVALUATION_GATE_METRIC,
     scoring_output=contract.SCORING,
-    baseline_output=contract.BASELINE,
     labeled_output=contract.LABELED,
     predictions_output=contract.PREDICTIONS_OUTPUT,
     predictions_dir=contract.PREDICTIONS_DIR,
+    evaluate_scoring_dir=contract.EVALUATE_SCORING_DIR,
+    data_quality_output=contract.DATA_QUALITY_OUTPUT,
+    data_quality_dir=contract.DATA_QUALITY_DIR,
 )
 #: The images the pipelines' jobs run (the config checks the stage's region has them all).
 JOB_IMAGES = STAGE_IMAGES
@@ -88,6 +91,16 @@ def clarify_shadow_instance_type(config: StageConfig) -> str:
     the registered packages declare (``registry.inference_instance_types``), so the serving image is known
     to run on it."""
     return config.registry.inference_instance_types[0]
+
+
+def clarify_shadow_endpoint_prefix(stack_name: str) -> str:
+    """The name prefix of the Clarify shadow endpoints (and endpoint configs) of this stack's pipelines:
+    set as ``endpoint_name_prefix`` in the check steps' Clarify configs and the only endpoint names the
+    execution role may create and delete. From the stage's part of the stack name (``<prefix>-<stage>``,
+    distinct per stage and app copy), at most 23 characters (Clarify's limit): a name too long to fit is cut
+    and made distinct by a digest (``clarify_config.shadow_endpoint_prefix``)."""
+    stage_part = stack_name.rsplit("-", 1)[0]  # stack names are <prefix>-<stage>-<Role> (stacks.config)
+    return shadow_endpoint_prefix(stage_part, "clarify")
 
 
 def model_quality_attributes(config: StageConfig) -> ModelQualityAttributes:
@@ -167,6 +180,7 @@ class TrainingStack(Stack):
         self.images = {image: image_uri(self, image) for image in JOB_IMAGES}
         self.serving_image = ServingImage(self, "ServingImage", directory=TRAINING_CODE_DIR)
         # The Clarify analysis configurations of the check steps and the registered monitoring configs.
+        self.clarify_shadow_endpoint_prefix = clarify_shadow_endpoint_prefix(self.stack_name)
         self.baseline_configs = BaselineConfigs(
             self,
             "BaselineConfigs",
@@ -174,6 +188,7 @@ class TrainingStack(Stack):
                 clarify=config.clarify,
                 model_quality=model_quality_attributes(config),
                 shadow_instance_type=clarify_shadow_instance_type(config),
+                shadow_endpoint_prefix=self.clarify_shadow_endpoint_prefix,
             ),
         )
         self.execution_role = SageMakerExecutionRole(
@@ -191,6 +206,7 @@ class TrainingStack(Stack):
             image_repositories=[self.serving_image.repository],
             model_package_groups=[self.model_package_group],
             assets=[self.code.asset, self.feature_store_schema.asset, *self.baseline_configs.assets],
+            shadow_endpoint_prefix=self.clarify_shadow_endpoint_prefix,
         )
         # Each dataset version's processed features go into the data stack's feature group.
         self.feature_group_name = feature_group_name

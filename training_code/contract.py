@@ -235,6 +235,17 @@ EVALUATION_DIR: Final = f"{PROCESSING_ROOT}/evaluation"
 #: QualityCheck step. Its own ProcessingOutput (name and local folder), apart from the evaluation report.
 PREDICTIONS_OUTPUT: Final = "predictions"
 PREDICTIONS_DIR: Final = f"{PROCESSING_ROOT}/{PREDICTIONS_OUTPUT}"
+#: Evaluate's input of the raw test records: Preprocess's SCORING output (``scoring.csv``: the raw cells of
+#: the test split in request order, line i belonging to row i of ``test.csv``), from which the data-quality
+#: baseline takes the input columns of each record.
+EVALUATE_SCORING_DIR: Final = f"{PROCESSING_ROOT}/{SCORING}"
+#: Evaluate's third output: the data-quality baseline dataset
+#: (``monitoring_contract.DATA_QUALITY_BASELINE_FILE``): a header row (the CSV response's columns, then
+#: the input columns), then, per test record, the CSV line the endpoint answers for it followed by the
+#: record's raw input cells: the layout in which Model Monitor's data-quality job reads a captured record
+#: (output columns first, ``output_columns_position`` START).
+DATA_QUALITY_OUTPUT: Final = "data_quality"
+DATA_QUALITY_DIR: Final = f"{PROCESSING_ROOT}/{DATA_QUALITY_OUTPUT}"
 #: Training: channels (SM_CHANNEL_<NAME>), model dir (SM_MODEL_DIR), checkpoints (CheckpointConfig.LocalPath).
 CHANNEL_ROOT: Final = f"{OPT_ML}/input/data"
 MODEL_DIR: Final = f"{OPT_ML}/model"

@@ -10,7 +10,11 @@ Inputs
   directory holding either ``model.tar.gz`` or an extracted ``model.pt``, with the ``preprocessing.json``
   training shipped beside it (its ``label.classes`` name the classes; they must equal ``model.pt``'s);
 * ``--test_path`` (default ``/opt/ml/processing/test/test.csv``): the test split written by
-  preprocess.py (no header, class index first), or a directory of such ``*.csv`` files.
+  preprocess.py (no header, class index first), or a directory of such ``*.csv`` files;
+* ``--scoring_path`` (default ``/opt/ml/processing/scoring/scoring.csv``, ``contract.EVALUATE_SCORING_DIR``):
+  Preprocess's ``scoring.csv`` (the same test records as the endpoint receives them: raw cells, request
+  order, no header; line i is row i of the test split), or its directory. Read for the data-quality
+  baseline only.
 
 Outputs
 -------
@@ -31,6 +35,21 @@ record, in test-split order (the order of Preprocess's ``scoring.csv``)::
 ``label`` the actual class as a ground-truth record carries it
 (:meth:`~monitoring_contract.MonitoringContract.ground_truth_value`). The probabilities are those the
 report is computed from, so the accuracy of these rows is the report's accuracy.
+
+``--data_quality_dir`` (default ``/opt/ml/processing/data_quality``, ``contract.DATA_QUALITY_DIR``) /
+``data_quality.csv`` (:data:`monitoring_contract.DATA_QUALITY_BASELINE_FILE`): the data-quality baseline
+dataset, laid out as Model Monitor's data-quality job reads a captured record (the response's columns
+first, then the request's: ``output_data + "," + input_data``). The header is
+:attr:`~monitoring_contract.MonitoringContract.response_columns` then the input columns of the model's
+``preprocessing.json`` (raw names, request order); each row is, for one test record, the CSV line the
+endpoint answers (:func:`payload.format_predictions`: the served label, then each class's probability as
+``repr``) followed by the record's raw cells from ``scoring.csv``::
+
+    predicted_label,probability_0,probability_1,mean radius,mean texture,...,worst fractal dimension
+    malignant,0.9665271639823914,0.03347283601760864,20.57,17.77,...,0.08902
+
+The probabilities are the report's (PyTorch, float64 softmax); the endpoint's (ONNX, float32) differ by
+float rounding only.
 
 ``--output_dir`` (default ``/opt/ml/processing/evaluation``) / ``evaluation.json`` in SageMaker's
 model-quality format (see :mod:`metrics` for the layout and :func:`metrics.evaluation_json_path`)::
@@ -69,6 +88,7 @@ from typing import Any
 import contract
 import metrics
 import numpy as np
+import payload
 import scoring
 import torch
 from common import (
@@ -79,11 +99,17 @@ from common import (
     atomic_write_json,
     get_logger,
     load_split_csv,
+    resolve_csv_files,
     run_entry_point,
 )
 from features import PreprocessingError, read_preprocessing
 from model import MODEL_FILE, load_model
-from monitoring_contract import BASELINE_COLUMNS, BASELINES_FILE, MonitoringContract
+from monitoring_contract import (
+    BASELINE_COLUMNS,
+    BASELINES_FILE,
+    DATA_QUALITY_BASELINE_FILE,
+    MonitoringContract,
+)
 
 LOG = get_logger("evaluate")
 
@@ -91,6 +117,8 @@ DEFAULT_MODEL_PATH = f"{contract.EVALUATE_MODEL_DIR}/model.tar.gz"
 DEFAULT_TEST_PATH = f"{contract.EVALUATE_TEST_DIR}/{contract.split_file(contract.TEST)}"
 DEFAULT_OUTPUT_DIR = contract.EVALUATION_DIR
 DEFAULT_PREDICTIONS_DIR = contract.PREDICTIONS_DIR
+DEFAULT_SCORING_PATH = f"{contract.EVALUATE_SCORING_DIR}/{contract.split_file(contract.SCORING)}"
+DEFAULT_DATA_QUALITY_DIR = contract.DATA_QUALITY_DIR
 MODEL_ARCHIVE = "model.tar.gz"
 
 
@@ -196,6 +224,64 @@ def format_predictions_csv(proba: np.ndarray, y_true: np.ndarray, classes: Seque
     return out.getvalue()
 
 
+def model_input_columns(directory: Path) -> list[str]:
+    """The raw input columns the endpoint takes, in request order: the transform's input columns in the
+    ``preprocessing.json`` shipped beside ``model.pt`` (what the server reads requests with)."""
+    path = directory / contract.PREPROCESSING_FILE
+    if not path.is_file():
+        raise UsageError(
+            f"the model has no {contract.PREPROCESSING_FILE} beside {MODEL_FILE}; the data-quality baseline "
+            "needs its input columns (the columns the endpoint receives)"
+        )
+    try:
+        return read_preprocessing(path).transform.input_names
+    except PreprocessingError as error:
+        raise UsageError(str(error)) from None
+
+
+def read_scoring_rows(location: Path, input_columns: Sequence[str], records: int) -> list[list[str]]:
+    """The raw test records (``scoring.csv``, or every ``*.csv`` of a directory in name order), checked
+    against the model's input columns and the test split's row count (the same records, line for line)."""
+    rows: list[list[str]] = []
+    for file in resolve_csv_files(location, "--scoring_path"):
+        with file.open(newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                if not row:
+                    continue
+                if len(row) != len(input_columns):
+                    raise UsageError(
+                        f"--scoring_path {file}: line {number} has {len(row)} cells; allowed: "
+                        f"{len(input_columns)}, one per input column of the model "
+                        f"({', '.join(input_columns)})"
+                    )
+                rows.append(row)
+    if len(rows) != records:
+        raise UsageError(
+            f"--scoring_path {location}: {len(rows)} records but the test split has {records}; allowed: the "
+            "same records (Preprocess's scoring output of the same run)"
+        )
+    return rows
+
+
+def format_data_quality_csv(
+    proba: np.ndarray, classes: Sequence[str], input_columns: Sequence[str], rows: Sequence[Sequence[str]]
+) -> str:
+    """The data-quality baseline dataset (see the module doc): per record, the endpoint's CSV answer line,
+    then the record's raw input cells, under :meth:`MonitoringContract.data_quality_header`."""
+    try:
+        header = MonitoringContract(tuple(classes)).data_quality_header(input_columns)
+    except ValueError as error:
+        raise UsageError(f"the data-quality baseline: {error}") from None
+    answer = payload.format_predictions(proba.tolist(), classes, contract.CSV_CONTENT_TYPE)
+    answered = [line for line in csv.reader(io.StringIO(answer.decode("utf-8"))) if line]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for line, row in zip(answered, rows, strict=True):
+        writer.writerow([*line, *row])
+    return out.getvalue()
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description="Evaluate the model on the test split (SageMaker processing).")
     parser.add_argument("--model_path", "--model-path", default=DEFAULT_MODEL_PATH)
@@ -206,6 +292,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--predictions-dir",
         default=DEFAULT_PREDICTIONS_DIR,
         help=f"where {BASELINES_FILE} (the model-quality baseline dataset) goes",
+    )
+    parser.add_argument(
+        "--scoring_path",
+        "--scoring-path",
+        default=DEFAULT_SCORING_PATH,
+        help="Preprocess's scoring.csv (the raw test records), or its directory",
+    )
+    parser.add_argument(
+        "--data_quality_dir",
+        "--data-quality-dir",
+        default=DEFAULT_DATA_QUALITY_DIR,
+        help=f"where {DATA_QUALITY_BASELINE_FILE} (the data-quality baseline dataset) goes",
     )
     parser.add_argument("--bootstrap_samples", "--bootstrap-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -222,14 +320,20 @@ def evaluate(
     bootstrap_samples: int,
     seed: int,
     predictions_dir: Path | None = None,
+    data_quality: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
-    """Write the report into ``output_dir`` and, given ``predictions_dir``, the predictions baseline there
-    (the job always writes both; callers that only want the report leave it out). Returns the report."""
+    """Write the report into ``output_dir``; given ``predictions_dir``, the predictions baseline there; given
+    ``data_quality`` = ``(scoring_path, data_quality_dir)``, the data-quality baseline built from the raw
+    records of ``scoring_path`` into ``data_quality_dir`` (the job always writes all three; callers that
+    only want the report leave them out). Everything is checked before anything is written. Returns the
+    report."""
     x_test, y_test = load_split_csv(test_path, "test split")
     with tempfile.TemporaryDirectory(prefix="model-") as scratch:
         directory = locate_model(model_path, Path(scratch))
         model, artifact = load_model(directory / MODEL_FILE)
-        classes = model_classes(directory, artifact, required=predictions_dir is not None)
+        served = predictions_dir is not None or data_quality is not None
+        classes = model_classes(directory, artifact, required=served)
+        input_columns = model_input_columns(directory) if data_quality is not None else []
     in_features = artifact["architecture"]["in_features"]
     num_classes = artifact["architecture"]["num_classes"]
     if x_test.shape[1] != in_features:
@@ -243,11 +347,18 @@ def evaluate(
     proba = torch.softmax(logits.double(), dim=1).numpy()
     report = build_report(y_test, proba, classes, bootstrap_samples, seed)
     predictions = format_predictions_csv(proba, y_test, classes) if predictions_dir is not None else None
+    quality = None
+    if data_quality is not None:
+        rows = read_scoring_rows(data_quality[0], input_columns, y_test.shape[0])
+        quality = format_data_quality_csv(proba, classes, input_columns, rows)
     path = output_dir / metrics.EVALUATION_FILE_NAME
     atomic_write_json(path, report)
     if predictions_dir is not None and predictions is not None:
         atomic_write_bytes(predictions_dir / BASELINES_FILE, predictions.encode("utf-8"))
         LOG.info("wrote %s: %d rows", predictions_dir / BASELINES_FILE, y_test.shape[0])
+    if data_quality is not None and quality is not None:
+        atomic_write_bytes(data_quality[1] / DATA_QUALITY_BASELINE_FILE, quality.encode("utf-8"))
+        LOG.info("wrote %s: %d rows", data_quality[1] / DATA_QUALITY_BASELINE_FILE, y_test.shape[0])
     section = report[metrics.evaluation_section(num_classes)]
     LOG.info(
         "wrote %s: %d test rows, %s",
@@ -269,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.bootstrap_samples,
         args.seed,
         Path(args.predictions_dir),
+        (Path(args.scoring_path), Path(args.data_quality_dir)),
     )
     return EXIT_OK
 

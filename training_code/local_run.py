@@ -26,6 +26,7 @@ dataset) and tqdm. It lays out ``<workdir>/opt/ml`` like the SageMaker container
 * ``opt/ml/processing/model/model.tar.gz`` and ``opt/ml/processing/test/test.csv``: evaluate.py's inputs;
 * ``opt/ml/processing/evaluation/evaluation.json``: the report, printed at the end;
 * ``opt/ml/processing/predictions/predictions.csv``: evaluate.py's model-quality baseline dataset;
+* ``opt/ml/processing/data_quality/data_quality.csv``: evaluate.py's data-quality baseline dataset;
 * ``logs/<step>.log``: each step's full output.
 
 ``<workdir>/opt`` and ``<workdir>/logs`` are recreated on every run.
@@ -312,6 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(processing / "evaluation"),
                 "--predictions_dir",
                 str(processing / contract.PREDICTIONS_OUTPUT),
+                "--scoring_path",
+                str(processing / "output" / contract.SCORING / contract.split_file(contract.SCORING)),
+                "--data_quality_dir",
+                str(processing / contract.DATA_QUALITY_OUTPUT),
             ],
             env,
             logs / "evaluate.log",

@@ -717,6 +717,35 @@ class MonitoringContract:
             self.ground_truth_value(true_label),
         )
 
+    # -- the data-quality baseline dataset --
+
+    @property
+    def response_columns(self) -> tuple[str, ...]:
+        """The names of the CSV response's columns, in column order: :data:`RESPONSE_LABEL_COLUMN` at
+        ``contract.CSV_LABEL_COLUMN``, ``probability_<i>`` at ``contract.csv_probability_column(i)``
+        (``predicted_label,probability_0,probability_1`` for two classes). Indices, not class names: a class
+        name may hold characters a baseline column name may not."""
+        names = [""] * (len(self.classes) + 1)
+        names[contract.CSV_LABEL_COLUMN] = RESPONSE_LABEL_COLUMN
+        for index in range(len(self.classes)):
+            names[contract.csv_probability_column(index)] = f"{RESPONSE_PROBABILITY_PREFIX}_{index}"
+        return tuple(check_response_column_name(name) for name in names)
+
+    def data_quality_header(self, input_columns: Sequence[str]) -> list[str]:
+        """The data-quality baseline's header: :attr:`response_columns`, then the input columns (raw names, in
+        request order), the names Model Monitor gives, by position, to the columns of a captured record
+        flattened as :func:`data_quality_row` does."""
+        header = [*self.response_columns, *input_columns]
+        if not input_columns or not all(isinstance(c, str) and c for c in input_columns):
+            raise ValueError(f"input_columns {list(input_columns)}: allowed: one or more non-empty names")
+        if len(set(header)) != len(header):
+            clashes = sorted({name for name in header if header.count(name) > 1})
+            raise ValueError(
+                f"input_columns {list(input_columns)}: {clashes} appear twice in the data-quality header "
+                f"{header}; allowed: input columns named apart from the response columns and each other"
+            )
+        return header
+
 
 # ---- the model-quality baseline dataset ------------------------------------------------------------
 # What Evaluate writes (contract.PREDICTIONS_OUTPUT) and the model-quality QualityCheck step reads: a CSV
@@ -742,6 +771,65 @@ def check_baseline_column_name(name: str) -> str:
             "(Model Monitor's rule for baseline dataset column names)"
         )
     return name
+
+
+# ---- the data-quality baseline dataset -------------------------------------------------------------
+# Model Monitor's data-quality job reads a captured record of a real-time endpoint as the endpoint's OUTPUT
+# columns followed by its INPUT columns (Developer Guide, "Preprocessing and Postprocessing": the default
+# record is ``output_data + "," + input_data``; AWS's introductory sample baselines on a CSV whose first
+# column is the prediction) and names them, by position, after the baseline dataset's header (the
+# baselining job's ``dataset_format`` ``{"csv": {"header": true, "output_columns_position": "START"}}``).
+# So the baseline dataset Evaluate writes (contract.DATA_QUALITY_OUTPUT) has the same layout: the CSV
+# response's columns (``label,p_0,...,p_<n-1>``), then the raw inputs.
+
+#: The file Evaluate writes into its data-quality output folder (contract.DATA_QUALITY_DIR).
+DATA_QUALITY_BASELINE_FILE: Final = "data_quality.csv"
+#: The header names of the CSV response's columns: the served label, then ``probability_<class index>``.
+RESPONSE_LABEL_COLUMN: Final = "predicted_label"
+RESPONSE_PROBABILITY_PREFIX: Final = "probability"
+#: Lower-case words joined by "_" (a word after the first may be a number, the class index).
+RESPONSE_COLUMN_NAME: Final = re.compile(r"[a-z]+(_[a-z0-9]+)*")
+
+
+def check_response_column_name(name: str) -> str:
+    """``name`` if it is lower-case words joined by ``_`` (the last may be a class index), else
+    ``ValueError``."""
+    if not RESPONSE_COLUMN_NAME.fullmatch(name):
+        raise ValueError(
+            f"response column {name!r}: allowed: lower-case words with '_' as the only separator (a class "
+            "index may follow the last '_')"
+        )
+    return name
+
+
+def data_quality_row(record: CaptureRecord) -> list[str]:
+    """The cells Model Monitor's data-quality job analyses for a captured record: the response's CSV line,
+    ``","``, the request's CSV line (``output_data + "," + input_data``), read as one CSV row.
+
+    One record per request, both sides captured as CSV: a batched capture's lines would be concatenated
+    into one row that matches no baseline column, and JSON needs a preprocessing script to be flattened.
+    """
+    texts = []
+    for payload in (record.endpoint_output, record.endpoint_input):
+        if payload is None:
+            raise ValueError(
+                f"capture {record.join_key!r}: endpointInput and endpointOutput are needed (capture "
+                "both modes)"
+            )
+        if payload.media_type != contract.CSV_CONTENT_TYPE:
+            raise ValueError(
+                f"capture {record.join_key!r}: {payload.mode} of {payload.observed_content_type!r}; allowed: "
+                f"{contract.CSV_CONTENT_TYPE} (the data-quality job reads CSV captures as they are)"
+            )
+        count = record_count(payload)
+        if count != 1:
+            raise ValueError(
+                f"capture {record.join_key!r}: {count} records in the {payload.mode}; allowed for data "
+                "quality: 1 (send monitored traffic one record per request)"
+            )
+        texts.append(payload.text().strip("\r\n"))
+    (row,) = csv.reader(io.StringIO(",".join(texts)))
+    return row
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,33 @@ NUMERIC_TYPES: Final = ("float", "int")
 REPORT: Final = {"name": "report", "title": "Analysis Report"}
 #: Clarify's shadow endpoint: one instance is enough for the baselining sample sizes.
 SHADOW_INSTANCE_COUNT: Final = 1
+#: ``predictor.endpoint_name_prefix``: "the maximum length is 23" (Developer Guide, analysis configuration
+#: files), pattern ``^[a-zA-Z0-9](-*[a-zA-Z0-9])``. Clarify names the shadow endpoint and its endpoint config
+#: from it (its default, ``sm-clarify``, gives ``sm-clarify-config-<ts>...`` and ``sm-clarify-<model>...``),
+#: so a role that grants ``<prefix>*`` covers both.
+MAX_SHADOW_PREFIX_LENGTH: Final = 23
+
+
+def shadow_endpoint_prefix(name: str, suffix: str) -> str:
+    """``<name>-<suffix>``, lower case, at most 23 characters: the prefix of the shadow endpoints one platform
+    role may create and delete (so it can manage nothing else). A ``name`` too long to fit is cut and ends
+    in 4 hex digits of its digest, so two names that differ only past the cut still get distinct prefixes
+    (and neither role can manage the other's endpoints)."""
+    suffix = suffix.lower().strip("-")
+    head = re.sub(r"[^a-z0-9-]", "", name.lower()).strip("-")
+    room = MAX_SHADOW_PREFIX_LENGTH - len(suffix) - 1
+    if len(head) > room:
+        digest = hashlib.sha256(head.encode()).hexdigest()[:4]
+        head = f"{head[: room - 5].rstrip('-')}-{digest}"
+    prefix = f"{head}-{suffix}"
+    if not re.fullmatch(r"[a-z0-9](-*[a-z0-9])*", prefix) or len(prefix) > MAX_SHADOW_PREFIX_LENGTH:
+        raise ValueError(
+            f"shadow endpoint prefix: got {prefix!r}; allowed: at most {MAX_SHADOW_PREFIX_LENGTH} letters, "
+            "digits and inner hyphens (Clarify's endpoint_name_prefix)"
+        )
+    return prefix
+
+
 #: What a Clarify job that asks a model does with its shadow endpoint (create, wait, invoke, delete):
 #: "the SageMaker Clarify job ... needs to call the Amazon SageMaker API service to manipulate the shadow
 #: endpoint" (Developer Guide, Clarify and Amazon VPC). The roles of such jobs grant exactly these.
@@ -212,7 +240,12 @@ class ClarifyConfigs:
             "save_local_shap_values": True,
         }
 
-    def _predictor(self, shadow_instance_type: str, model_name: str | None = None) -> dict[str, Any]:
+    def _predictor(
+        self,
+        shadow_instance_type: str,
+        model_name: str | None = None,
+        endpoint_name_prefix: str | None = None,
+    ) -> dict[str, Any]:
         predictor: dict[str, Any] = {
             **self.contract.clarify_predictor(),
             "instance_type": shadow_instance_type,
@@ -220,6 +253,13 @@ class ClarifyConfigs:
         }
         if model_name is not None:
             predictor["model_name"] = model_name
+        if endpoint_name_prefix is not None:
+            if len(endpoint_name_prefix) > MAX_SHADOW_PREFIX_LENGTH:
+                raise ValueError(
+                    f"endpoint_name_prefix: got {endpoint_name_prefix!r}; allowed: at most "
+                    f"{MAX_SHADOW_PREFIX_LENGTH} characters (Clarify)"
+                )
+            predictor["endpoint_name_prefix"] = endpoint_name_prefix
         return predictor
 
     def _probability_threshold(self) -> dict[str, float]:
@@ -244,7 +284,9 @@ class ClarifyConfigs:
             "methods": {"pre_training_bias": {"methods": "all"}, "report": dict(REPORT)},
         }
 
-    def model_bias_baselining(self, shadow_instance_type: str) -> dict[str, Any]:
+    def model_bias_baselining(
+        self, shadow_instance_type: str, endpoint_name_prefix: str | None = None
+    ) -> dict[str, Any]:
         """Post-training bias: Clarify asks the step's model (``ModelName``) for every record's prediction."""
         return {
             **self._dataset(),
@@ -252,15 +294,17 @@ class ClarifyConfigs:
             "facet": self._facet(),
             **self._probability_threshold(),
             "methods": {"post_training_bias": {"methods": "all"}, "report": dict(REPORT)},
-            "predictor": self._predictor(shadow_instance_type),
+            "predictor": self._predictor(shadow_instance_type, endpoint_name_prefix=endpoint_name_prefix),
         }
 
-    def explainability_baselining(self, shadow_instance_type: str) -> dict[str, Any]:
+    def explainability_baselining(
+        self, shadow_instance_type: str, endpoint_name_prefix: str | None = None
+    ) -> dict[str, Any]:
         """Kernel SHAP attributions of the step's model on ``labeled.csv`` against the configured baseline."""
         return {
             **self._dataset(),
             "methods": {"shap": self._shap(), "report": dict(REPORT)},
-            "predictor": self._predictor(shadow_instance_type),
+            "predictor": self._predictor(shadow_instance_type, endpoint_name_prefix=endpoint_name_prefix),
         }
 
     # ---- monitoring (ConfigUri of the job definitions) -----------------------------------------------
@@ -277,7 +321,10 @@ class ClarifyConfigs:
         }
 
     def explainability_monitoring(
-        self, shadow_instance_type: str, model_name: str | None = None
+        self,
+        shadow_instance_type: str,
+        model_name: str | None = None,
+        endpoint_name_prefix: str | None = None,
     ) -> dict[str, Any]:
         """The ModelExplainability job's config: the input headers (no label: captures have none), SHAP,
         and the model its shadow endpoint serves (``model_name``; a model package registers the config
@@ -287,7 +334,7 @@ class ClarifyConfigs:
             "version": ANALYSIS_CONFIG_VERSION,
             "headers": list(self.schema.input_columns),
             "methods": {"shap": self._shap()},
-            "predictor": self._predictor(shadow_instance_type, model_name),
+            "predictor": self._predictor(shadow_instance_type, model_name, endpoint_name_prefix),
         }
 
 

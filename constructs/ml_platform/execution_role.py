@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, Aws, Fn, Stack
@@ -12,16 +13,15 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.clarify_config import SHADOW_ENDPOINT_ACTIONS
+from ml_platform.clarify_config import MAX_SHADOW_PREFIX_LENGTH, SHADOW_ENDPOINT_ACTIONS
 from ml_platform.compliance import acknowledge, acknowledge_inline_policy, acknowledge_resources
 from ml_platform.data_lake import LakeAccess, Zone
 
 # Job types a SageMaker pipeline of this platform creates, as IAM resource types.
 JOB_RESOURCE_TYPES = ("processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job")
-#: The name prefix of the shadow endpoints (and their configs) SageMaker Clarify creates to ask a model for
-#: post-training bias and SHAP (its default ``endpoint_name_prefix``; the Developer Guide's Clarify VPC page
-#: shows such names).
-CLARIFY_SHADOW_ENDPOINT_PREFIX = "sagemaker-clarify-endpoint"
+#: What Clarify accepts as ``predictor.endpoint_name_prefix`` (the analysis-config schema's pattern; at most
+#: ``MAX_SHADOW_PREFIX_LENGTH`` characters): no '*' or '?', so the grant's ``<prefix>*`` is the only wildcard.
+SHADOW_PREFIX_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 
 
 class SageMakerExecutionRole(Construct):
@@ -44,7 +44,9 @@ class SageMakerExecutionRole(Construct):
       the serving image and reads the artifact);
     * the check steps' drift checks against the group's latest approved package (list and describe the
       group's packages), and SageMaker Clarify's shadow endpoint of a model (create, describe, invoke and
-      delete endpoint configs and endpoints named ``sagemaker-clarify-endpoint*``);
+      delete endpoint configs and endpoints named ``<shadow_endpoint_prefix>*``: the prefix the pipelines'
+      Clarify configs set as ``endpoint_name_prefix``, from which Clarify names both the endpoint config and
+      the endpoint; its default, ``sm-clarify``, would be denied);
     * pulling the framework images (``image_uris``) and the platform's own images (``image_repositories``,
       e.g. the serving image's CDK asset repository), writing job logs and metrics.
     """
@@ -61,9 +63,19 @@ class SageMakerExecutionRole(Construct):
         image_uris: Sequence[str],
         model_package_groups: Sequence[sagemaker.CfnModelPackageGroup],
         assets: Sequence[s3_assets.Asset],
+        shadow_endpoint_prefix: str,
         image_repositories: Sequence[ecr.IRepository] = (),
     ) -> None:
         super().__init__(scope, id_)
+        if len(shadow_endpoint_prefix) > MAX_SHADOW_PREFIX_LENGTH or not SHADOW_PREFIX_PATTERN.fullmatch(
+            shadow_endpoint_prefix
+        ):
+            raise ValueError(
+                f"shadow_endpoint_prefix: got {shadow_endpoint_prefix!r}; allowed: at most "
+                f"{MAX_SHADOW_PREFIX_LENGTH} letters, digits and inner hyphens "
+                "(Clarify's endpoint_name_prefix)"
+            )
+        self.shadow_endpoint_prefix = shadow_endpoint_prefix
         self.role = iam.Role(
             self,
             "Role",
@@ -204,11 +216,10 @@ class SageMakerExecutionRole(Construct):
         )
         # SageMaker Clarify's model checks (post-training bias, SHAP) run as this role and stand up a shadow
         # endpoint of the step's model: it describes the model, creates the config and endpoint, invokes it
-        # and deletes both (Developer Guide, "Configure Clarify processing jobs for Amazon VPC").
+        # and deletes both (Developer Guide, "Configure Clarify processing jobs for Amazon VPC"). Clarify
+        # names both from the config's endpoint_name_prefix ("<prefix>-config-..." and "<prefix>-...").
         self.shadow_endpoint_arns = [
-            stack.format_arn(
-                service="sagemaker", resource=kind, resource_name=f"{CLARIFY_SHADOW_ENDPOINT_PREFIX}*"
-            )
+            stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{shadow_endpoint_prefix}*")
             for kind in ("endpoint-config", "endpoint")
         ]
         role.add_to_policy(
@@ -315,8 +326,9 @@ class SageMakerExecutionRole(Construct):
         )
         acknowledge_resources(
             policy,
-            "SageMaker Clarify names its shadow endpoints at run time with this fixed prefix; the grant is "
-            "limited to endpoints and endpoint configs of this account and region with that prefix.",
+            "SageMaker Clarify names its shadow endpoints at run time from the endpoint_name_prefix the "
+            "pipelines' Clarify configs set; the grant is limited to endpoints and endpoint configs of this "
+            "account and region with that prefix.",
             *self.shadow_endpoint_arns,
         )
         acknowledge(

@@ -61,7 +61,7 @@ from aws_cdk import CfnResource, Stack, Token
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ml_platform.clarify_config import ClarifyConfigs, config_asset
+from ml_platform.clarify_config import ClarifyConfigs, config_asset, shadow_endpoint_prefix
 from ml_platform.data_lake import LakeAccess, Zone
 from ml_platform.images import Image, image_uri
 from ml_platform.instance_types import has_instance_storage
@@ -113,9 +113,10 @@ OUTPUT_PATH: Final = "/opt/ml/processing/output"
 NAME_PATTERN: Final = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 MAX_NAME_LENGTH: Final = 63
 HASH_LENGTH: Final = 10
-#: The explainability configuration's shadow-endpoint name prefix: short, so Clarify's suffix still fits
-#: the 63 characters of an endpoint name.
-MAX_SHADOW_PREFIX_LENGTH: Final = 24
+#: Where the ground-truth monitors' merge job leaves the captures joined with their labels, for the
+#: analysis job that follows (``<output>/merge/<schedule>/yyyy/mm/dd/hh/*.jsonl``: AWS's bias-monitor
+#: samples, "saved to JSON Lines files under the 'merge' folder of monitor_output_s3_uri").
+MERGE_FOLDER: Final = "merge"
 #: The CloudFormation resource type of each monitor's job definition.
 RESOURCE_TYPES: Final[dict[MonitorType, str]] = {
     kind: f"AWS::SageMaker::{kind}JobDefinition" for kind in MONITOR_TYPES
@@ -354,9 +355,7 @@ class ModelMonitor(Construct):
         self.tags = dict(tags)
         self.ground_truth_prefix = ground_truth_prefix
         self.explainer, self.shadow_instance_type = explainer, shadow_instance_type
-        self.shadow_endpoint_prefix = check_name(
-            "shadow endpoint prefix", f"{name_prefix[: MAX_SHADOW_PREFIX_LENGTH - 5]}-shap".lower()
-        )
+        self.shadow_endpoint_prefix = shadow_endpoint_prefix(name_prefix, "shap")
         self.job_definitions: dict[MonitorType, CfnResource] = {}
         self.job_definition_names: dict[MonitorType, str] = {}
         self.schedules: dict[MonitorType, sagemaker.CfnMonitoringSchedule] = {}
@@ -410,10 +409,10 @@ class ModelMonitor(Construct):
         if kind == "ModelBias":
             return self.clarify.bias_monitoring()
         assert self.explainer is not None and self.shadow_instance_type is not None
-        config = self.clarify.explainability_monitoring(self.shadow_instance_type, self.explainer.model_name)
         # Clarify names its shadow endpoint from this prefix: the role's grant names exactly these endpoints.
-        config["predictor"]["endpoint_name_prefix"] = self.shadow_endpoint_prefix
-        return config
+        return self.clarify.explainability_monitoring(
+            self.shadow_instance_type, self.explainer.model_name, self.shadow_endpoint_prefix
+        )
 
     def _properties(self, kind: MonitorType, schedule: MonitorSchedule) -> dict[str, Any]:
         """The job definition's CloudFormation properties, all but its name."""
@@ -471,8 +470,14 @@ class ModelMonitor(Construct):
         role = self.role
         role.grant_pull(image_uri(self, IMAGES[kind]))
         role.grant_read_objects(self.baselines.uris(kind))
-        role.grant_write_reports(f"{Zone.MONITORING.prefix}{REPORTS_FOLDER}/{REPORT_FOLDERS[kind]}/")
+        reports = f"{Zone.MONITORING.prefix}{REPORTS_FOLDER}/{REPORT_FOLDERS[kind]}/"
+        role.grant_write_reports(reports)
         if kind in GROUND_TRUTH_MONITORS:
+            role.grant_read_prefix(
+                f"{reports}{MERGE_FOLDER}/",
+                "The merge job writes the captures joined with their ground truth here and the analysis job "
+                "of the same execution reads them back (file names are per schedule and hour).",
+            )
             role.grant_read_prefix(
                 f"{Zone.GROUND_TRUTH.prefix}{self.ground_truth_prefix}/",
                 "Model Monitor merges the captured predictions with the ground truth uploaded under this "

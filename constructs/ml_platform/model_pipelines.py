@@ -14,17 +14,19 @@ its config and wires them:
 Graphs::
 
     training:        Check* -> Preprocess -> IngestFeatures
-                                          -> DataQualityCheck, DataBiasCheck (baselines of the data)
+                                          -> DataBiasCheck (pre-training bias of the data)
                                           -> SpotOrOnDemand -> Train -> Evaluate -> Gate -> Checks -> Register
                                                                                           | Fail
     tuning:          Check* -> Preprocess -> IngestFeatures
-                                          -> DataQualityCheck, DataBiasCheck
+                                          -> DataBiasCheck
                                           -> Tune -> EvaluateBest -> Gate -> Checks -> Register | Fail
     batch-transform: Check* -> ScoringModel (CreateModel from the package) -> BatchTransform
 
-    Checks (per branch, only for a model that passed the gate): ClarifyModel<branch> (CreateModel of the
-    trained artifact), ModelQualityCheck<branch> (Evaluate's predictions), ModelBiasCheck<branch> and
-    ModelExplainabilityCheck<branch> (Clarify with a shadow endpoint of ClarifyModel<branch>).
+    Checks (per branch, only for a model that passed the gate): DataQualityCheck<branch> (Evaluate's
+    data-quality dataset: the model's answers, then the inputs it was asked), ClarifyModel<branch>
+    (CreateModel of the trained artifact), ModelQualityCheck<branch> (Evaluate's predictions),
+    ModelBiasCheck<branch> and ModelExplainabilityCheck<branch> (Clarify with a shadow endpoint of
+    ClarifyModel<branch>, named ``<shadow endpoint prefix>*``: the only endpoints the role may manage).
 
 Every baseline lands in ``monitoring/baselines/<pipeline>/<execution>/<kind>/`` (:data:`BASELINE_FOLDERS`);
 Register records them as the package's model metrics (what this run computed) and drift-check baselines
@@ -110,11 +112,14 @@ from ml_platform.service_model import MAX_TRAINING_SECONDS
 from ml_platform.source_bundle import JsonDocument, SourceBundle
 
 EVALUATION_PROPERTY_FILE = "EvaluationReport"
-#: The data-quality baseline step (Model Monitor's analyzer on Preprocess's baseline output).
-DATA_QUALITY_STEP = "DataQualityCheck"
-#: The pre-training bias baseline step (Clarify on Preprocess's labeled output), beside DataQualityCheck.
+#: The pre-training bias baseline step (Clarify on Preprocess's labeled output), after Preprocess.
 DATA_BIAS_STEP = "DataBiasCheck"
 # Per branch (the name + the branch suffix: Spot, OnDemand, Best), inside the quality gate's if-branch.
+#: The data-quality baseline step (Model Monitor's analyzer on Evaluate's data-quality dataset). Per branch,
+#: because Model Monitor's data-quality job on an endpoint reads each capture as the model's output columns
+#: then its input columns and matches them to the baseline's columns by position: the baseline must hold
+#: the model's answers, which only exist after Evaluate.
+DATA_QUALITY_STEP = "DataQualityCheck"
 #: The model-quality baseline step (Model Monitor's analyzer on Evaluate's predictions).
 MODEL_QUALITY_STEP = "ModelQualityCheck"
 #: The post-training bias and SHAP baseline steps (Clarify with a shadow endpoint of the checked model).
@@ -203,9 +208,6 @@ class RuntimeContract:
     #: Preprocess's output of the test split's raw feature cells (what the endpoint and batch transform
     #: receive): the batch-transform pipeline's input.
     scoring_output: str
-    #: Preprocess's output of the data-quality baseline dataset (a CSV with a header row: the raw train
-    #: features, as the endpoint receives them): the DataQualityCheck step's input.
-    baseline_output: str
     #: Preprocess's output of the labeled test split (header: input columns then the label; the label
     #: cells are ground-truth values): the dataset of the three Clarify check steps.
     labeled_output: str
@@ -213,6 +215,14 @@ class RuntimeContract:
     #: (``prediction,probability,label`` per test record), the ModelQualityCheck step's input.
     predictions_output: str
     predictions_dir: str
+    #: Evaluate's input folder of Preprocess's ``scoring_output`` (the test split's raw feature cells, what
+    #: the endpoint receives): the input columns of the data-quality baseline.
+    evaluate_scoring_dir: str
+    #: Evaluate's third output (name and container folder): the data-quality baseline dataset (a CSV with a
+    #: header row: the model's response columns, then the input columns, as Model Monitor reads a capture),
+    #: the DataQualityCheck step's input.
+    data_quality_output: str
+    data_quality_dir: str
 
 
 @dataclass(frozen=True)
@@ -275,12 +285,16 @@ class RegistryProps:
 class MonitoringBaselineProps:
     """What the baselines of the checks need: the Clarify analyses (from the dataset's manifest and the
     stage's ``monitoring.bias`` / ``monitoring.explainability``), how the model-quality analyzer reads
-    Evaluate's predictions, and the instance type of Clarify's shadow endpoint (a hosting type the
-    serving image runs on)."""
+    Evaluate's predictions, the instance type of Clarify's shadow endpoint (a hosting type the serving
+    image runs on) and the prefix Clarify names it (and its endpoint config) with: the execution role may
+    manage only endpoints of that prefix (``SageMakerExecutionRole(shadow_endpoint_prefix=...)``), and
+    Clarify's default prefix (``sm-clarify``) is no platform's, so it is always set."""
 
     clarify: ClarifyConfigs
     model_quality: ModelQualityAttributes
     shadow_instance_type: str
+    #: ``ml_platform.clarify_config.shadow_endpoint_prefix(...)``: at most 23 characters (Clarify's limit).
+    shadow_endpoint_prefix: str
 
 
 class BaselineConfigs(Construct):
@@ -296,9 +310,14 @@ class BaselineConfigs(Construct):
         super().__init__(scope, id_)
         self.props = props
         clarify, shadow = props.clarify, props.shadow_instance_type
+        prefix = props.shadow_endpoint_prefix
         self.data_bias = config_asset(self, "DataBias", clarify.data_bias_baselining())
-        self.model_bias = config_asset(self, "ModelBias", clarify.model_bias_baselining(shadow))
-        self.explainability = config_asset(self, "Explainability", clarify.explainability_baselining(shadow))
+        self.model_bias = config_asset(
+            self, "ModelBias", clarify.model_bias_baselining(shadow, endpoint_name_prefix=prefix)
+        )
+        self.explainability = config_asset(
+            self, "Explainability", clarify.explainability_baselining(shadow, endpoint_name_prefix=prefix)
+        )
         self.bias_monitoring = config_asset(self, "BiasMonitoring", clarify.bias_monitoring())
         self.explainability_monitoring = config_asset(
             self, "ExplainabilityMonitoring", registered_explainability_config(clarify, shadow)
@@ -486,7 +505,6 @@ class _Steps:
             *checks,
             self.preprocess(p, [c["Name"] for c in checks]),
             self.ingest_features(p),
-            self.data_quality_check(p),
             self.data_bias_check(p),
         ]
 
@@ -553,17 +571,22 @@ class _Steps:
         return processing_step("IngestFeatures", request)
 
     def baseline_uri(self, kind: str) -> dict[str, Any]:
-        """``monitoring/baselines/<pipeline>/<execution>/<kind>/``: one folder per run and baseline kind."""
-        return self.uri(Zone.MONITORING, BASELINES_FOLDER, self.name, EXECUTION_ID, kind)
+        """``s3://<lake>/monitoring/baselines/<pipeline>/<execution>/<kind>``: one folder per run and
+        baseline kind, written without a trailing '/' (as the SageMaker SDK does): SageMaker builds a check
+        step's ``CalculatedBaseline*`` / ``BaselineUsedForDriftCheck*`` as ``<S3Uri>/<file>``, so a trailing
+        '/' would register ``.../<kind>//statistics.json``, a key nothing wrote."""
+        return self.object_uri(Zone.MONITORING, BASELINES_FOLDER, self.name, EXECUTION_ID, kind)
 
-    def data_quality_check(self, p: Mapping[str, Parameter]) -> Step:
-        """Model Monitor's data-quality baseline (statistics.json, constraints.json) of Preprocess's
-        baseline dataset, after Preprocess (the input is its output), in parallel with training."""
+    def data_quality_check(self, p: Mapping[str, Parameter], *, suffix: str, dataset_uri: Json) -> Step:
+        """Model Monitor's data-quality baseline (statistics.json, constraints.json) of Evaluate's
+        data-quality dataset (``dataset_uri``, a folder): the model's answers first, then the inputs it
+        was asked, as the endpoint's data-quality monitor reads each capture (``output_columns_position``
+        START). In the gate's if-branch, so only a model that passed the gate gets a baseline."""
         processing = self.processing
         request = data_quality_baseline_job(
             env=self.jobs,
             image_uri=self.foundation.images[Image.MODEL_MONITOR_ANALYZER],
-            dataset_uri=self.split_uri(self.contract.baseline_output),
+            dataset_uri=dataset_uri,
             output_uri=self.baseline_uri(DATA_QUALITY_FOLDER),
             instance_type=p["ProcessingInstanceType"].ref,
             instance_count=1,
@@ -572,7 +595,7 @@ class _Steps:
             encrypt_volume=self.encrypt_processing_volumes,
         )
         return quality_check_step(
-            DATA_QUALITY_STEP,
+            f"{DATA_QUALITY_STEP}{suffix}",
             request,
             check_type="DATA_QUALITY",
             model_package_group_name=self.foundation.model_package_group_name,
@@ -620,10 +643,17 @@ class _Steps:
         )
 
     def model_checks(
-        self, p: Mapping[str, Parameter], *, suffix: str, model_data: Json, predictions_uri: Json
+        self,
+        p: Mapping[str, Parameter],
+        *,
+        suffix: str,
+        model_data: Json,
+        predictions_uri: Json,
+        data_quality_uri: Json,
     ) -> list[Step]:
-        """The baselines of a model that passed the gate: the model Clarify serves, model quality (Evaluate's
-        predictions), post-training bias and SHAP (Clarify asking that model on the labeled test split)."""
+        """The baselines of a model that passed the gate: data quality (Evaluate's answers and inputs), the
+        model Clarify serves, model quality (Evaluate's predictions), post-training bias and SHAP (Clarify
+        asking that model on the labeled test split)."""
         processing, baselines = self.processing, self.baselines
         model_step_name = f"{CLARIFY_MODEL_STEP}{suffix}"
         # Network isolation off: Clarify's shadow endpoint of this model is reached over the network by the
@@ -679,7 +709,8 @@ class _Steps:
             )
             for step, asset, folder, check_type in model_checks
         ]
-        return [model, quality, *clarify]
+        data_quality = self.data_quality_check(p, suffix=suffix, dataset_uri=data_quality_uri)
+        return [data_quality, model, quality, *clarify]
 
     def model_metrics(self, suffix: str) -> ModelMetrics:
         """What the package records about the model: the baselines this run computed
@@ -689,14 +720,15 @@ class _Steps:
             return {"ContentType": JSON, "S3Uri": step_property(step, f"CalculatedBaseline{kind}")}
 
         quality, bias = f"{MODEL_QUALITY_STEP}{suffix}", f"{MODEL_BIAS_STEP}{suffix}"
+        data_quality = f"{DATA_QUALITY_STEP}{suffix}"
         return {
             "ModelQuality": {
                 "Statistics": calculated(quality, "Statistics"),
                 "Constraints": calculated(quality),
             },
             "ModelDataQuality": {
-                "Statistics": calculated(DATA_QUALITY_STEP, "Statistics"),
-                "Constraints": calculated(DATA_QUALITY_STEP),
+                "Statistics": calculated(data_quality, "Statistics"),
+                "Constraints": calculated(data_quality),
             },
             "Bias": {
                 "PreTrainingReport": calculated(DATA_BIAS_STEP),
@@ -714,13 +746,13 @@ class _Steps:
         def used(step: str, kind: str = "Constraints") -> MetricsSource:
             return {"ContentType": JSON, "S3Uri": step_property(step, f"BaselineUsedForDriftCheck{kind}")}
 
-        quality = f"{MODEL_QUALITY_STEP}{suffix}"
+        quality, data_quality = f"{MODEL_QUALITY_STEP}{suffix}", f"{DATA_QUALITY_STEP}{suffix}"
         bias_config = self.baselines.bias_monitoring.s3_object_url
         explainability_config = self.baselines.explainability_monitoring.s3_object_url
         return {
             "ModelDataQuality": {
-                "Statistics": used(DATA_QUALITY_STEP, "Statistics"),
-                "Constraints": used(DATA_QUALITY_STEP),
+                "Statistics": used(data_quality, "Statistics"),
+                "Constraints": used(data_quality),
             },
             "ModelQuality": {"Statistics": used(quality, "Statistics"), "Constraints": used(quality)},
             "Bias": {
@@ -785,6 +817,12 @@ class _Steps:
                 processing_input(
                     contract.test_split, self.split_uri(contract.test_split), contract.evaluate_test_dir
                 ),
+                # The raw inputs the endpoint receives: the input columns of the data-quality dataset.
+                processing_input(
+                    contract.scoring_output,
+                    self.split_uri(contract.scoring_output),
+                    contract.evaluate_scoring_dir,
+                ),
             ],
             outputs=[
                 processing_output(
@@ -797,6 +835,12 @@ class _Steps:
                     contract.predictions_output,
                     contract.predictions_dir,
                     self.output_uri(f"{evaluate}-{contract.predictions_output}"),
+                ),
+                # Likewise its own folder: the data-quality check reads the whole prefix.
+                processing_output(
+                    contract.data_quality_output,
+                    contract.data_quality_dir,
+                    self.output_uri(f"{evaluate}-{contract.data_quality_output}"),
                 ),
             ],
         )
@@ -816,10 +860,17 @@ class _Steps:
             Zone.MODELS, self.name, EXECUTION_ID, evaluate, contract.evaluation_file_name
         )
         threshold = p["AccuracyThreshold"].ref
-        predictions = step_property(
-            evaluate, f"ProcessingOutputConfig.Outputs['{contract.predictions_output}'].S3Output.S3Uri"
+
+        def output(name: str) -> dict[str, str]:
+            return step_property(evaluate, f"ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri")
+
+        checks = self.model_checks(
+            p,
+            suffix=suffix,
+            model_data=model_data,
+            predictions_uri=output(contract.predictions_output),
+            data_quality_uri=output(contract.data_quality_output),
         )
-        checks = self.model_checks(p, suffix=suffix, model_data=model_data, predictions_uri=predictions)
         register = register_model_step(
             f"Register{suffix}",
             model_package(

@@ -12,6 +12,8 @@ Rule (:class:`Notification`)             Event (source ``aws.sagemaker``) and ma
 ``TUNING_JOB_FAILED_OR_STOPPED``         HyperParameter Tuning Job State Change,
                                          ``HyperParameterTuningJobStatus`` Failed or Stopped
 ``MONITORING_JOB_FAILED`` / ``_STOPPED`` Processing Job State Change of a Model Monitor job
+``MONITORING_VIOLATIONS``                ... of a Model Monitor job that ended ``Completed`` with an
+                                         ``ExitMessage`` starting ``CompletedWithViolations``
 ``PIPELINE_EXECUTION_FAILED``            Model Building Pipeline Execution Status Change,
                                          ``currentPipelineExecutionStatus`` Failed or CompletedWithFailures
 ``MODEL_APPROVAL_CHANGED``               Model Package State Change whose ``UpdatedModelPackageFields``
@@ -35,8 +37,12 @@ Scoping: no rule is account-wide.
 * Model Monitor executions are processing jobs (there is no dedicated execution event: the "SageMaker
   Monitoring Schedule State Change" event is about the schedule, not its runs). They are told apart by
   their role: ``monitoring_role_arns`` must not overlap ``job_role_arns``. A run that finds violations
-  ends ``Completed`` (its exit message says ``CompletedWithViolations``) and is not notified here:
-  violations alert through the Model Monitor CloudWatch alarms.
+  ends ``Completed`` and its exit message (``ExitMessage``, the first 1 KB of the container's
+  ``/opt/ml/output/message``) starts with ``CompletedWithViolations``: ``MONITORING_VIOLATIONS`` notifies
+  every kind of violation (data types, completeness, missing columns, bias and attribution drift), which
+  the CloudWatch alarms cannot (Model Monitor publishes metrics for feature drift and model quality only).
+  The exit message in the event is inferred from the event's documented shape (the detail is the
+  DescribeProcessingJob description); check it on the first violating run.
 * Pipeline executions by ``detail.pipelineArn``, model packages by ``detail.ModelPackageGroupName``.
 * Identifiers are compared with ``equals-ignore-case``: SageMaker reports some ARNs in lower case
   (boto/boto3#4606), IAM role names and SageMaker names are unique regardless of case, so nothing else can
@@ -104,6 +110,9 @@ class DetailType(StrEnum):
 # HyperParameterTuningJobStatus; FAILED also of PipelineExecutionStatus).
 FAILED = "Failed"
 STOPPED = "Stopped"
+COMPLETED = "Completed"
+#: How a Model Monitor run that found violations starts its exit message (its execution status).
+VIOLATIONS_EXIT_MESSAGE = "CompletedWithViolations"
 # PipelineExecutionStatus: an execution that ran to its end with failed steps is a failure too.
 PIPELINE_FAILURE_STATUSES = (FAILED, "CompletedWithFailures")
 # ModelApprovalStatus
@@ -161,6 +170,11 @@ class Notification(Enum):
         "MonitoringJobStopped",
         DetailType.PROCESSING_JOB,
         "A Model Monitor job of the platform was stopped (its stopping condition)",
+    )
+    MONITORING_VIOLATIONS = _Spec(
+        "MonitoringViolations",
+        DetailType.PROCESSING_JOB,
+        "A Model Monitor run of the platform found violations of its baseline",
     )
     PIPELINE_EXECUTION_FAILED = _Spec(
         "PipelineExecutionFailed",
@@ -287,6 +301,14 @@ class PlatformNotifications(Construct):
                 Notification.MONITORING_JOB_STOPPED,
                 {"ProcessingJobStatus": [STOPPED], "RoleArn": monitoring_role},
             )
+            self._add(
+                Notification.MONITORING_VIOLATIONS,
+                {
+                    "ProcessingJobStatus": [COMPLETED],
+                    "ExitMessage": [{"prefix": VIOLATIONS_EXIT_MESSAGE}],
+                    "RoleArn": monitoring_role,
+                },
+            )
         self._add(
             Notification.PIPELINE_EXECUTION_FAILED,
             {
@@ -378,6 +400,19 @@ def _processing(*, failed: bool) -> dict[str, Any]:
     }
 
 
+def _violations() -> dict[str, Any]:
+    """The run's exit message says how many violations; the report (constraint_violations.json) is in the
+    job's output, under ``monitoring/reports/<type>/``."""
+    return {
+        "job": _field("$.detail.ProcessingJobName"),
+        "status": _field("$.detail.ProcessingJobStatus"),
+        "violations": _field("$.detail.ExitMessage"),
+        "arn": _field("$.detail.ProcessingJobArn"),
+        **_envelope(),
+        "console": _console("processing-jobs"),
+    }
+
+
 def _tuning() -> dict[str, Any]:
     return {
         "job": _field("$.detail.HyperParameterTuningJobName"),
@@ -420,6 +455,7 @@ _ALERTS: Mapping[Notification, str] = {
     Notification.TUNING_JOB_FAILED_OR_STOPPED: "SageMaker hyperparameter tuning job failed or stopped",
     Notification.MONITORING_JOB_FAILED: "Model Monitor job failed",
     Notification.MONITORING_JOB_STOPPED: "Model Monitor job stopped",
+    Notification.MONITORING_VIOLATIONS: "Model Monitor found violations",
     Notification.PIPELINE_EXECUTION_FAILED: "SageMaker pipeline execution failed",
     Notification.MODEL_APPROVAL_CHANGED: "Model package approval status changed",
     Notification.MODEL_PACKAGE_REGISTERED: "New model package awaits approval",
@@ -433,6 +469,7 @@ _MESSAGE_FIELDS: Mapping[Notification, Callable[[], dict[str, Any]]] = {
     Notification.TUNING_JOB_FAILED_OR_STOPPED: _tuning,
     Notification.MONITORING_JOB_FAILED: lambda: _processing(failed=True),
     Notification.MONITORING_JOB_STOPPED: lambda: _processing(failed=False),
+    Notification.MONITORING_VIOLATIONS: lambda: _violations(),
     Notification.PIPELINE_EXECUTION_FAILED: _pipeline,
     Notification.MODEL_APPROVAL_CHANGED: lambda: _package(
         next_step="serving follows the newest Approved package at the next deployment (cdk deploy)"

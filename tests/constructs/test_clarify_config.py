@@ -8,6 +8,7 @@ predictor's paths find the positive class's probability in a real server respons
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from schema import SchemaError
 
 from ml_platform.clarify_config import (
     ANALYSIS_CONFIG_FILE,
+    MAX_SHADOW_PREFIX_LENGTH,
     BiasSettings,
     ClarifyConfigs,
     DatasetSchema,
     ShapSettings,
     config_asset,
     config_json,
+    shadow_endpoint_prefix,
 )
 from stacks.config import DATASETS_DIR, dataset_schema, load_stage
 from tests.conftest import STAGES
@@ -202,3 +205,35 @@ def test_the_asset_is_the_config_file_and_equal_configs_are_one_asset() -> None:
     assert other.asset_hash != first.asset_hash
     assert json.loads(config_json(config)) == config
     assert config_json(config).endswith("\n") and ANALYSIS_CONFIG_FILE == "analysis_config.json"
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix", "expected"),
+    [
+        ("MlPlatform-dev", "clarify", "mlplatform-dev-clarify"),
+        ("MlPlatform-prod", "clarify", "mlplatform-prod-clarify"),
+        ("MlPlatform-dev-Monitoring", "shap", "mlplatform-de-{}-shap"),
+        ("MlPlatformLonger-development1", "clarify", "mlplatform-{}-clarify"),
+    ],
+)
+def test_shadow_prefixes_fit_clarifys_23_characters(name: str, suffix: str, expected: str) -> None:
+    prefix = shadow_endpoint_prefix(name, suffix)
+    if "{}" in expected:  # cut: 4 hex digits of the name's digest keep it distinct
+        assert re.fullmatch(expected.replace("{}", "[0-9a-f]{4}"), prefix), prefix
+    else:
+        assert prefix == expected
+    assert len(prefix) <= MAX_SHADOW_PREFIX_LENGTH == 23
+
+
+def test_names_that_differ_only_past_the_cut_get_distinct_prefixes() -> None:
+    first = shadow_endpoint_prefix("MlPlatformLonger-development1", "clarify")
+    second = shadow_endpoint_prefix("MlPlatformLonger-development2", "clarify")
+    assert first != second and not first.startswith(second) and not second.startswith(first)
+
+
+def test_a_too_long_endpoint_name_prefix_is_refused() -> None:
+    with pytest.raises(ValueError, match="at most 23"):
+        configs().model_bias_baselining(SHADOW, endpoint_name_prefix="x" * 24)
+    config = configs().model_bias_baselining(SHADOW, endpoint_name_prefix="mlplatform-dev-clarify")
+    assert config["predictor"]["endpoint_name_prefix"] == "mlplatform-dev-clarify"
+    assert ANALYSIS_CONFIG_SCHEMA_V1_0.validate(config) == config

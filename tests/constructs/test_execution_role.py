@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,11 +10,14 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.assertions import Template
 
+from ml_platform.clarify_config import shadow_endpoint_prefix
 from ml_platform.data_lake import DataLake, PlatformKey, Zone
 from ml_platform.execution_role import SageMakerExecutionRole
 from ml_platform.source_bundle import JsonDocument
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311"
+#: What the training stack passes (``shadow_endpoint_prefix(<stack name>, "clarify")``).
+SHADOW_PREFIX = shadow_endpoint_prefix("MlPlatform-dev", "clarify")
 
 
 def make_lake(stack: Stack) -> DataLake:
@@ -29,7 +33,7 @@ def group(stack: Stack, name: str) -> sagemaker.CfnModelPackageGroup:
     return sagemaker.CfnModelPackageGroup(stack, f"Group-{name}", model_package_group_name=name)
 
 
-def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
+def make_role(stack: Stack, prefix: str = SHADOW_PREFIX) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
     lake = make_lake(stack)
     role = SageMakerExecutionRole(
         stack,
@@ -44,6 +48,7 @@ def make_role(stack: Stack) -> tuple[SageMakerExecutionRole, dict[str, Any]]:
             JsonDocument(stack, "A", document={"a": 1}).asset,
             JsonDocument(stack, "B", document=[2]).asset,
         ],
+        shadow_endpoint_prefix=prefix,
     )
     template = Template.from_stack(stack).to_json()
     (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
@@ -84,7 +89,8 @@ def test_no_action_wildcards_and_deletes_only_in_the_checkpoint_zone(bare_stack:
 
 
 def test_the_shadow_endpoint_grant_names_only_clarify_endpoints(bare_stack: Stack) -> None:
-    """Create, describe, invoke, delete: only endpoints and configs named sagemaker-clarify-endpoint*."""
+    """Create, describe, invoke, delete: only endpoints and configs named ``<shadow_endpoint_prefix>*`` (the
+    prefix the Clarify configs set; Clarify names both the config and the endpoint from it)."""
     _, out = make_role(bare_stack)
     shadow = out["statements"]["ClarifyShadowEndpoints"]
     assert sorted(actions(shadow)) == sorted(
@@ -95,7 +101,8 @@ def test_the_shadow_endpoint_grant_names_only_clarify_endpoints(bare_stack: Stac
         )
     )  # fmt: skip
     tails = sorted(r["Fn::Join"][1][-1] for r in shadow["Resource"])
-    assert tails == [":endpoint-config/sagemaker-clarify-endpoint*", ":endpoint/sagemaker-clarify-endpoint*"]
+    assert SHADOW_PREFIX == "mlplatform-dev-clarify"
+    assert tails == [":endpoint-config/mlplatform-dev-clarify*", ":endpoint/mlplatform-dev-clarify*"]
     listing = out["statements"]["FindApprovedBaselines"]
     assert actions(listing) == ["sagemaker:ListModelPackages"]
     assert listing["Resource"]["Fn::Join"][1][-1] == ":model-package/*"
@@ -107,7 +114,7 @@ def test_delete_zones_must_be_write_zones(bare_stack: Stack) -> None:
         SageMakerExecutionRole(
             bare_stack, "Exec", lake=lake.access, read_zones=[Zone.RAW], write_zones=[Zone.MODELS],
             delete_zones=[Zone.RAW], image_uris=[IMAGE], model_package_groups=[group(bare_stack, "g")],
-            assets=[JsonDocument(bare_stack, "A", document={}).asset],
+            assets=[JsonDocument(bare_stack, "A", document={}).asset], shadow_endpoint_prefix=SHADOW_PREFIX,
         )  # fmt: skip
 
 
@@ -185,3 +192,22 @@ def test_metrics_are_limited_to_sagemaker_namespaces(bare_stack: Stack) -> None:
     assert metrics["Condition"] == {
         "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}
     }
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["", "sm-clarify*", "-clarify", "clarify-", "a" * 24, "ml_platform-clarify", "ml platform"],
+)
+def test_a_shadow_prefix_clarify_would_refuse_or_that_widens_the_grant_is_refused(
+    bare_stack: Stack, prefix: str
+) -> None:
+    """At most 23 letters, digits and inner hyphens (Clarify's endpoint_name_prefix); no wildcard."""
+    message = rf"shadow_endpoint_prefix: got {re.escape(repr(prefix))}; allowed: "
+    with pytest.raises(ValueError, match=message):
+        make_role(bare_stack, prefix)
+
+
+def test_the_grant_follows_the_prefix_given(bare_stack: Stack) -> None:
+    _, out = make_role(bare_stack, "x" * 23)
+    tails = sorted(r["Fn::Join"][1][-1] for r in out["statements"]["ClarifyShadowEndpoints"]["Resource"])
+    assert tails == [f":endpoint-config/{'x' * 23}*", f":endpoint/{'x' * 23}*"]

@@ -561,6 +561,11 @@ def test_every_event_pattern_exactly(rules: dict[Notification, dict[str, Any]]) 
         },
         Notification.MONITORING_JOB_FAILED: {"ProcessingJobStatus": ["Failed"], "RoleArn": monitor},
         Notification.MONITORING_JOB_STOPPED: {"ProcessingJobStatus": ["Stopped"], "RoleArn": monitor},
+        Notification.MONITORING_VIOLATIONS: {
+            "ProcessingJobStatus": ["Completed"],
+            "ExitMessage": [{"prefix": "CompletedWithViolations"}],
+            "RoleArn": monitor,
+        },
         Notification.PIPELINE_EXECUTION_FAILED: {
             "currentPipelineExecutionStatus": ["Failed", "CompletedWithFailures"],
             "pipelineArn": arns,
@@ -776,6 +781,28 @@ CASES: list[tuple[str, dict[str, Any], set[Notification]]] = [
             FailureReason=None,
             ExitMessage="CompletedWithViolations: Job completed successfully with 3 violations.",
         ),
+        {Notification.MONITORING_VIOLATIONS},
+    ),
+    (
+        "monitoring job without violations",
+        event(
+            PROCESSING_SAMPLE,
+            RoleArn=MONITOR_ROLE,
+            ProcessingJobStatus="Completed",
+            FailureReason=None,
+            ExitMessage="Completed: Job completed successfully with no violations.",
+        ),
+        set(),
+    ),
+    (
+        "a pipeline job's exit message that happens to say violations",
+        event(
+            PROCESSING_SAMPLE,
+            RoleArn=EXEC_ROLE,
+            ProcessingJobStatus="Completed",
+            FailureReason=None,
+            ExitMessage="CompletedWithViolations: 1 violation.",
+        ),
         set(),
     ),
     # Tuning: the documented event has the placeholder status "status".
@@ -900,6 +927,7 @@ def test_without_monitoring_roles_there_are_no_monitoring_rules(bare_stack: Stac
     assert set(rules) == set(Notification) - {
         Notification.MONITORING_JOB_FAILED,
         Notification.MONITORING_JOB_STOPPED,
+        Notification.MONITORING_VIOLATIONS,
         Notification.MODEL_PACKAGE_REGISTERED,
     }
     # A monitoring role's processing job is then nobody's business.
@@ -991,6 +1019,20 @@ def test_failed_job_messages_name_the_job_status_and_reason(
     )
     assert monitoring["alert"] == "[ml-platform dev] Model Monitor job failed"
     assert monitoring["reason"] == processing["reason"]
+    exit_message = "CompletedWithViolations: Job completed successfully with 3 violations."
+    violations = _rendered(
+        rules,
+        Notification.MONITORING_VIOLATIONS,
+        event(
+            PROCESSING_SAMPLE,
+            RoleArn=MONITOR_ROLE,
+            ProcessingJobStatus="Completed",
+            FailureReason=None,
+            ExitMessage=exit_message,
+        ),
+    )
+    assert violations["alert"] == "[ml-platform dev] Model Monitor found violations"
+    assert (violations["violations"], violations["status"]) == (exit_message, "Completed")
 
 
 def test_stopped_job_messages_need_no_reason(rules: dict[Notification, dict[str, Any]]) -> None:

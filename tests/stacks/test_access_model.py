@@ -8,10 +8,13 @@ pipeline scores with the packages the training and tuning pipelines register (th
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 import pytest
 
+from stacks.training_stack import clarify_shadow_endpoint_prefix
 from tests.conftest import STAGES, SynthesizedStage
 from tests.support.access_model import (
     EXECUTION_ID,
@@ -27,10 +30,11 @@ from tests.support.access_model import (
     registered_packages,
     resource_policies,
     role_policies,
+    shadow_endpoint_names,
     split_s3,
 )
 from tests.support.sagemaker_api import iter_steps, pipeline_definitions, template_exports
-from tests.support.training_pipelines import BATCH_PIPELINE, PIPELINES, definitions
+from tests.support.training_pipelines import BATCH_PIPELINE, PIPELINES, asset_json, definitions
 
 PIPELINE_PREFIXES = ("TrainingPipeline", "TuningPipeline")
 # What every pipeline's accesses must include, so a green run means something.
@@ -97,6 +101,9 @@ def access_inputs(synthesized: dict[str, SynthesizedStage]) -> dict[str, Any]:
             "pipelines": _pipelines(synth),
             "batch": definitions(synth, {BATCH_PIPELINE: "BatchTransformPipeline"})[BATCH_PIPELINE],
             "models": definitions(synth, PIPELINES),
+            # The Clarify checks' analysis configs (CDK assets): their shadow endpoints are named from them.
+            "analysis_configs": lambda uri, synth=synth: asset_json(synth, uri),
+            "shadow_prefix": clarify_shadow_endpoint_prefix(synth.stacks["training"].stack_name),
         }
     return inputs
 
@@ -107,7 +114,12 @@ def test_the_execution_role_allows_everything_sagemaker_does_with_it(
 ) -> None:
     given = access_inputs[stage]
     for lid, definition in given["pipelines"].items():
-        accesses = derive_accesses(definition, role_arn=given["role_arn"], lake=given["lake"])
+        accesses = derive_accesses(
+            definition,
+            role_arn=given["role_arn"],
+            lake=given["lake"],
+            analysis_configs=given["analysis_configs"],
+        )
         decisions = evaluate(
             accesses,
             principal=given["role_arn"],
@@ -278,7 +290,7 @@ def test_the_access_model_refuses_to_guess_what_an_unknown_package_serves(
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_role_allows_the_quality_checks(access_inputs: dict[str, Any], stage: str) -> None:
     """Data and model quality: pull of the analyzer from its AWS account's repository, list + get of the
-    baseline dataset (Preprocess's baseline/, Evaluate's predictions), put of statistics.json and
+    baseline datasets (Evaluate's data_quality and predictions outputs), put of statistics.json and
     constraints.json with the stage key under monitoring/baselines/, the volume grant, logs."""
     given = access_inputs[stage]
     decisions = _check_decisions(given, given["policies"], "QualityCheck")
@@ -291,7 +303,7 @@ def test_the_role_allows_the_quality_checks(access_inputs: dict[str, Any], stage
     )
     lake = given["lake"]
     assert by_action["s3:ListBucket"] == {f"arn:aws:s3:::{lake.bucket}"}
-    assert any("/processed/" in r and "/baseline/" in r for r in by_action["s3:GetObject"])
+    assert any("/models/" in r and "-data_quality/" in r for r in by_action["s3:GetObject"])
     assert any("/models/" in r and "-predictions/" in r for r in by_action["s3:GetObject"])
     puts = by_action["s3:PutObject"]
     base = f"arn:aws:s3:::{lake.bucket}/monitoring/baselines/"
@@ -337,7 +349,11 @@ def _check_decisions(
         a
         for definition in given["pipelines"].values()
         for a in derive_accesses(
-            definition, role_arn=given["role_arn"], lake=given["lake"], parameters=parameters
+            definition,
+            role_arn=given["role_arn"],
+            lake=given["lake"],
+            parameters=parameters,
+            analysis_configs=given["analysis_configs"],
         )
         if f"({kind})" in a.why
     ]
@@ -377,8 +393,88 @@ def test_the_role_allows_the_clarify_checks(access_inputs: dict[str, Any], stage
         for kind in ("data-bias", "model-bias", "explainability"):
             assert f"{base}{pipeline}/{EXECUTION_ID}/{kind}/analysis.json" in by_action["s3:PutObject"]
     assert set(by_action) >= SHADOW_ENDPOINT_ACTIONS | {"sagemaker:DescribeModel", "kms:CreateGrant"}
-    assert all(":endpoint" in r and "/sagemaker-clarify-endpoint-" in r for a in SHADOW_ENDPOINT_ACTIONS
-               for r in by_action[a])  # fmt: skip
+    # Named from the configs' endpoint_name_prefix, the stack's shadow prefix (not Clarify's default).
+    prefix = given["shadow_prefix"]
+    assert all(
+        re.search(rf":endpoint(-config)?/{re.escape(prefix)}-", r)
+        for a in SHADOW_ENDPOINT_ACTIONS
+        for r in by_action[a]
+    ), {a: by_action[a] for a in SHADOW_ENDPOINT_ACTIONS}
+
+
+#: An endpoint CloudFormation names for the serving stack (``<logical id>-<random>``: no name is set).
+PRODUCTION_ENDPOINT = "Endpoint-Xq3v9ZkR2bLm"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("shadow", True),  # <prefix>-config-123: what Clarify creates with the configs' prefix
+        ("sm-clarify-x", False),  # Clarify's default prefix: the configs must set theirs
+        ("sagemaker-clarify-endpoint-x", False),  # the old grant's prefix
+        (PRODUCTION_ENDPOINT, False),  # the serving stack's endpoint
+    ],
+)
+def test_the_role_manages_only_shadow_endpoints_of_its_prefix(
+    access_inputs: dict[str, Any], stage: str, name: str, allowed: bool
+) -> None:
+    """CreateEndpointConfig / CreateEndpoint / DeleteEndpoint: allowed on ``<prefix>-...`` only."""
+    given = access_inputs[stage]
+    lake = given["lake"]
+    config_name, endpoint_name = (
+        shadow_endpoint_names(given["shadow_prefix"]) if name == "shadow" else (name, name)
+    )
+    why = f"{stage}: {name}"
+    accesses = [
+        Access("sagemaker:CreateEndpointConfig", lake.sagemaker_arn(f"endpoint-config/{config_name}"), why),
+        Access("sagemaker:CreateEndpoint", lake.sagemaker_arn(f"endpoint/{endpoint_name}"), why),
+        Access("sagemaker:DeleteEndpoint", lake.sagemaker_arn(f"endpoint/{endpoint_name}"), why),
+        Access("sagemaker:DeleteEndpointConfig", lake.sagemaker_arn(f"endpoint-config/{config_name}"), why),
+    ]
+    decisions = evaluate(
+        accesses,
+        principal=given["role_arn"],
+        identity_policies=given["policies"],
+        resource_policies=given["resource_policies"],
+    )
+    assert [d.allowed for d in decisions] == [allowed] * len(accesses), denied(decisions)
+
+
+def test_the_shadow_prefix_is_the_one_the_analysis_configs_set(access_inputs: dict[str, Any]) -> None:
+    """Every model check's config names the stack's prefix; a config without one (Clarify's default
+    ``sm-clarify``) makes the derived calls fail against the role."""
+    given = access_inputs["dev"]
+    prefix = given["shadow_prefix"]
+    assert len(prefix) <= 23 and prefix.endswith("-clarify"), prefix
+    definition = given["models"]["training"]
+    model_checks = [s for s in iter_steps(definition) if s["Type"] == "ClarifyCheck" and "ModelName" in s]
+    assert model_checks
+    for step in model_checks:
+        (config,) = [i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "analysis_config"]
+        predictor = given["analysis_configs"](config["S3Input"]["S3Uri"])["predictor"]
+        assert predictor["endpoint_name_prefix"] == prefix
+
+    def default_prefix(uri: str) -> dict[str, Any]:
+        config = copy.deepcopy(dict(given["analysis_configs"](uri)))
+        config.get("predictor", {}).pop("endpoint_name_prefix", None)
+        return config
+
+    accesses = [
+        a
+        for a in derive_accesses(
+            definition, role_arn=given["role_arn"], lake=given["lake"], analysis_configs=default_prefix
+        )
+        if "shadow endpoint" in a.why and a.action.startswith("sagemaker:") and "Endpoint" in a.action
+    ]
+    decisions = evaluate(
+        accesses,
+        principal=given["role_arn"],
+        identity_policies=given["policies"],
+        resource_policies=given["resource_policies"],
+    )
+    assert decisions and not any(d.allowed for d in decisions)
+    assert all("/sm-clarify-" in d.access.resource for d in decisions)
 
 
 @pytest.mark.parametrize(

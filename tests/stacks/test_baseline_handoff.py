@@ -76,7 +76,7 @@ def test_every_registered_baseline_is_a_file_a_check_step_writes(
             uri = registered[section][member]["S3Uri"]
             assert registered[section][member]["ContentType"] == "application/json"
             (prefix,) = outputs[folder]
-            assert uri == f"{prefix}{file}", (section, member)
+            assert uri == f"{prefix}/{file}", (section, member)  # outputs end without '/' (no '//')
             assert f"/monitoring/baselines/{name}/{EXECUTION_ID}/{folder}/" in uri
 
 

@@ -1,9 +1,12 @@
 """The data-quality baseline of the training and tuning pipelines (issue 9, item 1, first piece).
 
-A ``QualityCheck`` step runs SageMaker Model Monitor's analyzer on Preprocess's baseline dataset and writes
+Per branch, inside the quality gate's if-branch, a ``QualityCheck`` step ``DataQualityCheck<branch>`` runs
+SageMaker Model Monitor's analyzer on Evaluate's data-quality dataset (``data_quality.csv``: the model's
+response columns, then the input columns, because Model Monitor's data-quality job on an endpoint reads each
+capture as output columns then input columns and matches them to the baseline by position) and writes
 ``statistics.json`` and ``constraints.json`` under
-``monitoring/baselines/<pipeline>/<execution>/data-quality/``; the RegisterModel step registers exactly
-those files as the package's data-quality metrics and drift-check baselines (the other baselines:
+``monitoring/baselines/<pipeline>/<execution>/data-quality``; the branch's RegisterModel step registers
+exactly those files as the package's data-quality metrics and drift-check baselines (the other baselines:
 tests/stacks/test_pipeline_baselines.py). Checked on the shared synth of every stage, and the validator is
 shown to refuse broken check steps.
 """
@@ -30,18 +33,20 @@ from tests.support.sagemaker_api import (
     validate_pipeline_definition,
 )
 from tests.support.training_pipelines import PIPELINES, definitions, steps
-from training_code import contract
+from training_code import contract, monitoring_contract
 
 PIPELINE_NAMES = {"training": TrainingPipeline.NAME, "tuning": TuningPipeline.NAME}
-STATISTICS = {"Get": f"Steps.{DATA_QUALITY_STEP}.CalculatedBaselineStatistics"}
-CONSTRAINTS = {"Get": f"Steps.{DATA_QUALITY_STEP}.CalculatedBaselineConstraints"}
-USED_STATISTICS = {"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckStatistics"}
-USED_CONSTRAINTS = {"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckConstraints"}
+BRANCHES = {"training": ("Spot", "OnDemand"), "tuning": ("Best",)}
+CASES = [(pipeline, branch) for pipeline in PIPELINES for branch in BRANCHES[pipeline]]
 
 
-def _check(synth: SynthesizedStage, pipeline: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _ref(branch: str, path: str) -> dict[str, str]:
+    return {"Get": f"Steps.{DATA_QUALITY_STEP}{branch}.{path}"}
+
+
+def _check(synth: SynthesizedStage, pipeline: str, branch: str) -> tuple[dict[str, Any], dict[str, Any]]:
     definition = definitions(synth)[pipeline]
-    return definition, steps(definition)[DATA_QUALITY_STEP]
+    return definition, steps(definition)[f"{DATA_QUALITY_STEP}{branch}"]
 
 
 def _lake_bucket(synth: SynthesizedStage) -> str:
@@ -51,13 +56,14 @@ def _lake_bucket(synth: SynthesizedStage) -> str:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("pipeline", PIPELINES)
-def test_the_check_step_is_a_valid_data_quality_check_after_preprocess(
-    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str
+@pytest.mark.parametrize(("pipeline", "branch"), CASES)
+def test_the_check_step_is_a_valid_data_quality_check_of_evaluates_dataset_after_the_gate(
+    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str, branch: str
 ) -> None:
-    """Arguments against botocore's CreateProcessingJob; the SDK's check fields; first-run defaults."""
+    """Arguments against botocore's CreateProcessingJob; the SDK's check fields; first-run defaults; in the
+    gate's if-branch (only a model that passed gets a baseline), before the branch's Register."""
     synth = synthesized[stage]
-    definition, step = _check(synth, pipeline)
+    definition, step = _check(synth, pipeline, branch)
     assert validate_pipeline_definition(definition) == []
     assert step["Type"] == "QualityCheck" and step["CheckType"] == "DATA_QUALITY"
     group = [
@@ -72,23 +78,55 @@ def test_the_check_step_is_a_valid_data_quality_check_after_preprocess(
     assert defaults["SkipDriftChecks"] is True and defaults["RegisterNewBaselines"] is True
     assert step["FailOnViolation"] is False
     assert not {"SuppliedBaselineStatistics", "SuppliedBaselineConstraints"} & set(step)
-    # Its one input is Preprocess's baseline output (so it runs after Preprocess, beside training).
+    # Its one input is Evaluate's data-quality output (so it runs after Evaluate, in the branch).
     (dataset,) = step["Arguments"]["ProcessingInputs"]
     assert dataset["S3Input"]["S3Uri"] == {
-        "Get": f"Steps.Preprocess.ProcessingOutputConfig.Outputs['{contract.BASELINE}'].S3Output.S3Uri"
+        "Get": f"Steps.Evaluate{branch}.ProcessingOutputConfig.Outputs['{contract.DATA_QUALITY_OUTPUT}']"
+        ".S3Output.S3Uri"
     }
     assert dataset["S3Input"]["S3DataType"] == "S3Prefix"  # the analyzer reads a directory
-    top_level = [s["Name"] for s in definition["Steps"]]
-    assert top_level.index("Preprocess") < top_level.index(DATA_QUALITY_STEP)
+    assert DATA_QUALITY_STEP not in {s["Name"] for s in definition["Steps"]}  # no head step any more
+    gate = steps(definition)[f"QualityGate{branch}"]
+    if_steps = [s["Name"] for s in gate["Arguments"]["IfSteps"]]
+    assert step["Name"] in if_steps
+    assert if_steps.index(step["Name"]) < if_steps.index(f"Register{branch}")
+    assert step["Name"] not in [s["Name"] for s in gate["Arguments"]["ElseSteps"]]
+
+
+@pytest.mark.parametrize(("pipeline", "branch"), CASES)
+def test_evaluate_gets_the_raw_inputs_and_writes_the_data_quality_dataset_to_its_own_folder(
+    synthesized: dict[str, SynthesizedStage], pipeline: str, branch: str
+) -> None:
+    """Evaluate reads Preprocess's scoring output (what the endpoint receives) at the contract's folder and
+    uploads data_quality.csv from its data-quality folder to a prefix of its own (the check reads all of
+    it: nothing else may land there)."""
+    definition = definitions(synthesized["dev"])[pipeline]
+    ev = PipelineEvaluator(definition)
+    args = steps(definition)[f"Evaluate{branch}"]["Arguments"]
+    inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
+    assert inputs[contract.SCORING]["S3Uri"] == {
+        "Get": f"Steps.Preprocess.ProcessingOutputConfig.Outputs['{contract.SCORING}'].S3Output.S3Uri"
+    }
+    assert inputs[contract.SCORING]["LocalPath"] == contract.EVALUATE_SCORING_DIR
+    outputs = {o["OutputName"]: o["S3Output"] for o in args["ProcessingOutputConfig"]["Outputs"]}
+    data_quality = outputs[contract.DATA_QUALITY_OUTPUT]
+    assert data_quality["LocalPath"] == contract.DATA_QUALITY_DIR
+    uris = {name: ev.value(o["S3Uri"]) for name, o in outputs.items()}
+    assert uris[contract.DATA_QUALITY_OUTPUT].endswith(
+        f"/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/Evaluate{branch}-{contract.DATA_QUALITY_OUTPUT}/"
+    )
+    others = [u for n, u in uris.items() if n != contract.DATA_QUALITY_OUTPUT]
+    assert not any(u.startswith(uris[contract.DATA_QUALITY_OUTPUT]) for u in others), uris
+    assert monitoring_contract.DATA_QUALITY_BASELINE_FILE == "data_quality.csv"
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize(("pipeline", "branch"), CASES)
 def test_the_analyzer_job_is_isolated_encrypted_bounded_and_tagged(
-    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str
+    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str, branch: str
 ) -> None:
     synth = synthesized[stage]
-    definition, step = _check(synth, pipeline)
+    definition, step = _check(synth, pipeline, branch)
     args = step["Arguments"]
     region = synth.config.region or PLACEHOLDER_REGION
     assert args["AppSpecification"] == {
@@ -122,37 +160,38 @@ def test_the_analyzer_job_is_isolated_encrypted_bounded_and_tagged(
     env = args["Environment"]
     assert env["dataset_source"] == dataset["S3Input"]["LocalPath"]
     assert env["output_path"] == output["S3Output"]["LocalPath"]
+    # The response columns come first in data_quality.csv, as in a capture Model Monitor reads.
     assert json.loads(env["dataset_format"]) == {"csv": {"header": True, "output_columns_position": "START"}}
     assert env["publish_cloudwatch_metrics"] == "Disabled"
     assert all(isinstance(v, str) and len(v) <= 256 for v in env.values())
 
 
 @pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("pipeline", PIPELINES)
+@pytest.mark.parametrize(("pipeline", "branch"), CASES)
 def test_the_baseline_lands_under_monitoring_baselines_per_pipeline_and_execution(
-    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str
+    synthesized: dict[str, SynthesizedStage], stage: str, pipeline: str, branch: str
 ) -> None:
     synth = synthesized[stage]
-    definition, step = _check(synth, pipeline)
+    definition, step = _check(synth, pipeline, branch)
     ev = PipelineEvaluator(definition)
     (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     uri = ev.value(output["S3Output"]["S3Uri"])
     bucket = _lake_bucket(synth)
-    assert uri == (
-        f"s3://{bucket}/monitoring/baselines/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/data-quality/"
-    )
-    assert "//" not in uri.removeprefix("s3://")
-    # The input is the folder Preprocess writes baseline.csv into (header + raw train features).
+    # No trailing '/': SageMaker registers <S3Uri>/<file> (as the SDK writes it).
+    assert uri == f"s3://{bucket}/monitoring/baselines/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/data-quality"
+    # The input is the folder Evaluate writes data_quality.csv into (header: responses, then inputs).
     (dataset,) = step["Arguments"]["ProcessingInputs"]
     dataset_uri = ev.value(dataset["S3Input"]["S3Uri"])
-    assert dataset_uri.endswith(f"/{contract.BASELINE}/") and "//" not in dataset_uri.removeprefix("s3://")
-    assert contract.split_file(contract.BASELINE) == "baseline.csv"
-    # The registered files are the ones the analyzer writes into that folder.
-    assert ev.value(STATISTICS) == uri + "statistics.json"
-    assert ev.value(CONSTRAINTS) == uri + "constraints.json"
+    assert dataset_uri.endswith(f"-{contract.DATA_QUALITY_OUTPUT}/")
+    assert "//" not in dataset_uri.removeprefix("s3://")
+    # The registered files are the ones the analyzer writes into that folder, without '//'.
+    assert ev.value(_ref(branch, "CalculatedBaselineStatistics")) == uri + "/statistics.json"
+    assert ev.value(_ref(branch, "CalculatedBaselineConstraints")) == uri + "/constraints.json"
     # A run that registers new baselines checks against (and registers) the ones it computed.
-    assert ev.value(USED_STATISTICS) == ev.value(STATISTICS)
-    assert ev.value(USED_CONSTRAINTS) == ev.value(CONSTRAINTS)
+    for kind in ("Statistics", "Constraints"):
+        used = ev.value(_ref(branch, f"BaselineUsedForDriftCheck{kind}"))
+        assert used == ev.value(_ref(branch, f"CalculatedBaseline{kind}"))
+        assert "//" not in used.removeprefix("s3://")
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -162,19 +201,33 @@ def test_every_registered_package_carries_exactly_the_check_steps_baselines(
 ) -> None:
     definition = definitions(synthesized[stage])[pipeline]
     registers = [s for s in iter_steps(definition) if s["Type"] == "RegisterModel"]
-    assert registers
-    for register in registers:
+    assert [r["Name"] for r in registers] == [f"Register{b}" for b in BRANCHES[pipeline]]
+    for register, branch in zip(registers, BRANCHES[pipeline], strict=True):
         args = register["Arguments"]
         assert args["DriftCheckBaselines"]["ModelDataQuality"] == {
-            "Statistics": {"ContentType": "application/json", "S3Uri": USED_STATISTICS},
-            "Constraints": {"ContentType": "application/json", "S3Uri": USED_CONSTRAINTS},
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": _ref(branch, "BaselineUsedForDriftCheckStatistics"),
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": _ref(branch, "BaselineUsedForDriftCheckConstraints"),
+            },
         }
         assert args["ModelMetrics"]["ModelDataQuality"] == {
-            "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
-            "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": _ref(branch, "CalculatedBaselineStatistics"),
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": _ref(branch, "CalculatedBaselineConstraints"),
+            },
         }
     checks = [s for s in iter_steps(definition) if s["Type"] == "QualityCheck"]
-    assert [c["Name"] for c in checks if c["CheckType"] == "DATA_QUALITY"] == [DATA_QUALITY_STEP]
+    assert [c["Name"] for c in checks if c["CheckType"] == "DATA_QUALITY"] == [
+        f"{DATA_QUALITY_STEP}{b}" for b in BRANCHES[pipeline]
+    ]
 
 
 # ---- the validator refuses broken check steps and registrations -------------------------------------
@@ -195,34 +248,34 @@ def _step(definition: dict[str, Any], name: str) -> dict[str, Any]:
     [
         (
             "an unknown check type",
-            lambda d: _step(d, DATA_QUALITY_STEP).update(CheckType="DATA_BIAS"),
+            lambda d: _step(d, f"{DATA_QUALITY_STEP}Spot").update(CheckType="DATA_BIAS"),
             "CheckType: 'DATA_BIAS' not one of",
         ),
         (
             "a string for SkipCheck",
-            lambda d: _step(d, DATA_QUALITY_STEP).update(SkipCheck="true"),
+            lambda d: _step(d, f"{DATA_QUALITY_STEP}Spot").update(SkipCheck="true"),
             "SkipCheck: 'true' is not a bool",
         ),
         (
             "no RegisterNewBaseline",
-            lambda d: _step(d, DATA_QUALITY_STEP).pop("RegisterNewBaseline"),
+            lambda d: _step(d, f"{DATA_QUALITY_STEP}Spot").pop("RegisterNewBaseline"),
             "RegisterNewBaseline: missing",
         ),
         (
             "a misspelt check field",
-            lambda d: _step(d, DATA_QUALITY_STEP).update(SkipChecks=True),
+            lambda d: _step(d, f"{DATA_QUALITY_STEP}Spot").update(SkipChecks=True),
             "unknown QualityCheck member 'SkipChecks'",
         ),
         (
             "an unknown processing member",
-            lambda d: _step(d, DATA_QUALITY_STEP)["Arguments"].update(Enviroment={}),
+            lambda d: _step(d, f"{DATA_QUALITY_STEP}Spot")["Arguments"].update(Enviroment={}),
             "Enviroment",
         ),
         (
             "a baseline property that does not exist",
             lambda d: _step(d, "RegisterSpot")["Arguments"]["DriftCheckBaselines"]["ModelDataQuality"][
                 "Statistics"
-            ].update(S3Uri={"Get": f"Steps.{DATA_QUALITY_STEP}.BaselineUsedForDriftCheckStats"}),
+            ].update(S3Uri={"Get": f"Steps.{DATA_QUALITY_STEP}Spot.BaselineUsedForDriftCheckStats"}),
             "QualityCheckStepMetadata has no member 'BaselineUsedForDriftCheckStats'",
         ),
         (
@@ -264,8 +317,8 @@ def test_the_analyzer_request_puts_the_key_on_the_volume_only_without_instance_s
     request: Any = data_quality_baseline_job(
         env=env,
         image_uri="156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer",
-        dataset_uri="s3://lake/processed/d/training/x/baseline/",
-        output_uri="s3://lake/monitoring/baselines/training/x/data-quality/",
+        dataset_uri="s3://lake/models/training/x/EvaluateSpot-data_quality/",
+        output_uri="s3://lake/monitoring/baselines/training/x/data-quality",
         instance_type=instance_type,
         instance_count=1,
         volume_size_gb=30,

@@ -22,6 +22,7 @@ from botocore.stub import Stubber
 from cfnlint.api import ManualArgs, lint
 from sagemaker.core.clarify import ANALYSIS_CONFIG_SCHEMA_V1_0
 
+from ml_platform.clarify_config import shadow_endpoint_prefix
 from ml_platform.data_lake import LakeAccess
 from ml_platform.images import Image, image_uri_for_region
 from ml_platform.model_monitor import (
@@ -291,7 +292,10 @@ def test_clarify_configs_are_the_generated_assets_and_validate(
     expected = clarify.explainability_monitoring(champion_type, props["ModelName"])
     prefix = explain["predictor"].pop("endpoint_name_prefix")
     assert explain == expected
-    assert prefix.startswith(f"mlplatform-{stage}") and len(prefix) <= 24
+    # Clarify's endpoint_name_prefix is at most 23 characters (Developer Guide, analysis configuration files)
+    stack_name = synth.stacks["monitoring"].stack_name
+    assert prefix == shadow_endpoint_prefix(stack_name, "shap") and prefix.endswith("-shap")
+    assert len(prefix) <= 23
     # The monitoring subsets validate as analysis configs once a check's dataset_type (and, for bias, its
     # methods) are added, as the job adds them.
     ANALYSIS_CONFIG_SCHEMA_V1_0.validate(

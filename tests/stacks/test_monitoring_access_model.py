@@ -132,6 +132,12 @@ def monitor_accesses(
     report = f"{output['S3Output']['S3Uri']}/{endpoint.name}/{schedule}/{CAPTURE_HOUR}/{REPORT_FILE}"
     bucket, key = split_s3(report)
     via = {"kms:ViaService": "s3.amazonaws.com"}
+    if "GroundTruthS3Input" in job_input:
+        # the merge job's joined records, read back by the analysis job of the same execution
+        merged = f"{output['S3Output']['S3Uri']}/merge/{schedule}/{CAPTURE_HOUR}/"
+        accesses += _reads(merged, f"{why}: merged ground truth", lake, file="part-0000.jsonl")
+        merged_bucket, merged_key = split_s3(merged + "part-0000.jsonl")
+        accesses.append(Access("s3:PutObject", object_arn(merged_bucket, merged_key), f"{why}: merge"))
     accesses += [
         Access("s3:PutObject", object_arn(bucket, key), f"{why}: report"),
         Access("s3:AbortMultipartUpload", object_arn(bucket, key), f"{why}: report"),
@@ -332,6 +338,14 @@ def _out_of_bounds(given: StageMonitoring) -> list[Access]:
         "monitoring/baselines/other-pipeline", "capture/endpoint/other-endpoint", "ground-truth/other-prefix",
     )  # fmt: skip
     report = object_arn(bucket, f"monitoring/reports/data-quality/{endpoint.name}/x")
+    # reports are write-only; only the ground-truth monitors read their own merge folder back
+    unread_reports = [
+        object_arn(bucket, f"monitoring/reports/{folder}/{endpoint.name}/x")
+        for folder in ("data-quality", "model-quality", "model-bias", "explainability")
+    ] + [
+        object_arn(bucket, f"monitoring/reports/{folder}/merge/x")
+        for folder in ("data-quality", "explainability")
+    ]
     other_namespace = {"cloudwatch:namespace": "AWS/SageMaker"}
     return [
         *(Access("s3:PutObject", object_arn(bucket, f"{z}/x/file"), f"{why}: write {z}") for z in written),
@@ -339,6 +353,7 @@ def _out_of_bounds(given: StageMonitoring) -> list[Access]:
         Access("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"{why}: list the lake", {"s3:prefix": ""}),
         Access("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"{why}: list raw", {"s3:prefix": "raw/"}),
         Access("s3:DeleteObject", report, f"{why}: delete a report"),
+        *(Access("s3:GetObject", arn, f"{why}: read a report") for arn in unread_reports),
         Access("sagemaker:InvokeEndpoint", production, f"{why}: the production endpoint"),
         Access("sagemaker:DeleteEndpoint", production, f"{why}: the production endpoint"),
         Access("sagemaker:DescribeModel", lake.sagemaker_arn("model/other-model"), why),
@@ -406,8 +421,15 @@ def test_the_derived_calls_cover_every_kind_of_access(
     assert len(captured) == len(given.endpoint.variants)
     folders: dict[str, str] = {str(k): v for k, v in REPORT_FOLDERS.items()}
     for kind, accesses in given.accesses.items():
-        (report,) = {a.resource for a in accesses if a.action == "s3:PutObject"}
+        puts = {a.resource for a in accesses if a.action == "s3:PutObject"}
+        (report,) = {p for p in puts if "/merge/" not in p}
         assert f"/monitoring/reports/{folders[kind]}/{given.endpoint.name}/" in report
+        merged = {a.resource for a in accesses if a.action == "s3:GetObject" and "/merge/" in a.resource}
+        if kind in ("ModelQuality", "ModelBias"):
+            (read_back,) = merged
+            assert f"/monitoring/reports/{folders[kind]}/merge/" in read_back
+        else:
+            assert not merged and len(puts) == 1
     namespaces = {
         a.context.get("cloudwatch:namespace") for a in every if a.action == "cloudwatch:PutMetricData"
     }

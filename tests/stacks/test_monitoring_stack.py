@@ -107,10 +107,11 @@ def test_the_alert_topic_lets_cloudwatch_eventbridge_and_budgets_publish(
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_failed_and_stopped_monitoring_jobs_notify_by_the_monitoring_role(
+def test_failed_stopped_and_violating_monitoring_jobs_notify_by_the_monitoring_role(
     synthesized: dict[str, SynthesizedStage], stage: str
 ) -> None:
-    """Model Monitor executions are processing jobs told apart by their role: the job definitions' role."""
+    """Model Monitor executions are processing jobs told apart by their role: the job definitions' role.
+    Failed, stopped, and completed with violations (by the exit message) each notify."""
     synth = synthesized[stage]
     template = synth.template("monitoring")
     definitions = [r for r in template["Resources"].values() if r["Type"].endswith("JobDefinition")]
@@ -121,7 +122,8 @@ def test_failed_and_stopped_monitoring_jobs_notify_by_the_monitoring_role(
         detail = rule["Properties"]["EventPattern"]["detail"]
         if "ProcessingJobStatus" in detail and role in json.dumps(detail.get("RoleArn")):
             patterns[tuple(detail["ProcessingJobStatus"])] = detail
-    assert set(patterns) == {("Failed",), ("Stopped",)}
+    assert set(patterns) == {("Failed",), ("Stopped",), ("Completed",)}
+    assert patterns[("Completed",)]["ExitMessage"] == [{"prefix": "CompletedWithViolations"}]
     job_role = json.dumps({"Fn::ImportValue": f"MlPlatform-{stage}-Training:ExecutionRoleArn"})
     assert all(job_role not in json.dumps(d) for d in patterns.values())
 

@@ -1,9 +1,10 @@
 """The model-quality, bias and explainability baselines of the training and tuning pipelines (issue 9).
 
-Beside DataQualityCheck (tests/stacks/test_data_quality_baseline.py) the pipelines run
+Beside DataQualityCheck<b> (tests/stacks/test_data_quality_baseline.py) the pipelines run
 
 * ``DataBiasCheck`` (ClarifyCheck DATA_BIAS) after Preprocess, on its ``labeled/`` output;
 * per branch (Spot/OnDemand, Best), inside the quality gate's if-branch before Register:
+  ``DataQualityCheck<b>`` (QualityCheck DATA_QUALITY on Evaluate's ``data_quality`` output),
   ``ClarifyModel<b>`` (a Model step: the trained artifact with the serving image), ``ModelQualityCheck<b>``
   (QualityCheck MODEL_QUALITY on Evaluate's ``predictions`` output), ``ModelBiasCheck<b>`` and
   ``ModelExplainabilityCheck<b>`` (ClarifyCheck MODEL_BIAS / MODEL_EXPLAINABILITY with ``ModelName``).
@@ -18,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +45,7 @@ from ml_platform.pipelines import (
     model_quality_baseline_job,
 )
 from stacks.config import platform_tags
-from stacks.training_stack import clarify_shadow_instance_type
+from stacks.training_stack import clarify_shadow_endpoint_prefix, clarify_shadow_instance_type
 from tests.conftest import BASELINE_FILES, STAGES, SynthesizedStage
 from tests.support.access_model import EXECUTION_ID, PipelineEvaluator
 from tests.support.sagemaker_api import (
@@ -55,7 +55,7 @@ from tests.support.sagemaker_api import (
     validate_pipeline_definition,
     validate_request,
 )
-from tests.support.training_pipelines import PIPELINES, definitions, steps
+from tests.support.training_pipelines import PIPELINES, asset_text, definitions, steps
 from training_code import contract, monitoring_contract
 
 PIPELINE_NAMES = {"training": TrainingPipeline.NAME, "tuning": TuningPipeline.NAME}
@@ -67,6 +67,8 @@ CLARIFY_CHECKS = {
     MODEL_BIAS_STEP: ("MODEL_BIAS", "model-bias", True),
     EXPLAINABILITY_STEP: ("MODEL_EXPLAINABILITY", "explainability", True),
 }
+#: Quality check step (without branch) -> baseline folder.
+QUALITY_CHECKS = {DATA_QUALITY_STEP: "data-quality", MODEL_QUALITY_STEP: "model-quality"}
 CASES = [(stage, pipeline) for stage in STAGES for pipeline in PIPELINES]
 
 
@@ -77,23 +79,15 @@ def _lake_bucket(synth: SynthesizedStage) -> str:
 
 
 def _baseline_uri(synth: SynthesizedStage, pipeline: str, kind: str) -> str:
-    return (
-        f"s3://{_lake_bucket(synth)}/monitoring/baselines/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/{kind}/"
-    )
-
-
-def _asset_text(synth: SynthesizedStage, uri: str) -> str:
-    """The file a CDK asset URI (``s3://<assets bucket>/<hash>.json``) ships, from the cloud assembly."""
-    match = re.fullmatch(r"s3://cdk-hnb659fds-assets-[^/]+/([0-9a-f]{64}\.json)", uri)
-    assert match, uri
-    return (Path(synth.outdir) / f"asset.{match.group(1)}").read_text(encoding="utf-8")
+    """The check's output URI: no trailing '/' (SageMaker registers ``<S3Uri>/<file>``)."""
+    return f"s3://{_lake_bucket(synth)}/monitoring/baselines/{PIPELINE_NAMES[pipeline]}/{EXECUTION_ID}/{kind}"
 
 
 def _check_names(pipeline: str) -> list[str]:
     return [DATA_BIAS_STEP] + [
         f"{step}{branch}"
         for branch in BRANCHES[pipeline]
-        for step in (MODEL_QUALITY_STEP, MODEL_BIAS_STEP, EXPLAINABILITY_STEP)
+        for step in (DATA_QUALITY_STEP, MODEL_QUALITY_STEP, MODEL_BIAS_STEP, EXPLAINABILITY_STEP)
     ]
 
 
@@ -109,15 +103,17 @@ def rendered(synthesized: dict[str, SynthesizedStage]) -> dict[tuple[str, str], 
 def test_the_model_checks_run_only_for_a_model_that_passed_the_gate(
     rendered: dict[tuple[str, str], dict[str, Any]], stage: str, pipeline: str
 ) -> None:
-    """DataBiasCheck beside DataQualityCheck after Preprocess; per branch the model and its three checks in
-    the gate's if-branch, before Register; nothing of them in the else-branch (Fail)."""
+    """DataBiasCheck after Preprocess; per branch data quality, the model and its three checks in the gate's
+    if-branch, before Register; nothing of them in the else-branch (Fail)."""
     definition = rendered[(stage, pipeline)]
     assert validate_pipeline_definition(definition) == []
     top = [s["Name"] for s in definition["Steps"]]
-    assert top.index("Preprocess") < top.index(DATA_QUALITY_STEP) < top.index(DATA_BIAS_STEP)
+    assert top.index("Preprocess") < top.index(DATA_BIAS_STEP)
+    assert DATA_QUALITY_STEP not in top
     for branch in BRANCHES[pipeline]:
         gate = steps(definition)[f"QualityGate{branch}"]["Arguments"]
         assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [
+            (f"{DATA_QUALITY_STEP}{branch}", "QualityCheck"),
             (f"{CLARIFY_MODEL_STEP}{branch}", "Model"),
             (f"{MODEL_QUALITY_STEP}{branch}", "QualityCheck"),
             (f"{MODEL_BIAS_STEP}{branch}", "ClarifyCheck"),
@@ -144,7 +140,7 @@ def test_every_check_takes_the_two_run_parameters_and_the_stage_group(
         if r["Type"] == "AWS::SageMaker::ModelPackageGroup"
     ]
     checks = [s for s in iter_steps(definition) if s["Type"] in ("QualityCheck", "ClarifyCheck")]
-    assert sorted(s["Name"] for s in checks) == sorted([DATA_QUALITY_STEP, *_check_names(pipeline)])
+    assert sorted(s["Name"] for s in checks) == sorted(_check_names(pipeline))
     for check in checks:
         assert check["SkipCheck"] == {"Get": "Parameters.SkipDriftChecks"}, check["Name"]
         assert check["RegisterNewBaseline"] == {"Get": "Parameters.RegisterNewBaselines"}, check["Name"]
@@ -160,14 +156,17 @@ def test_every_baseline_lands_in_its_folder_under_monitoring_baselines(
     stage: str,
     pipeline: str,
 ) -> None:
-    """``monitoring/baselines/<pipeline>/<execution>/<kind>/``; the properties Register reads are the files
-    the jobs write there (analysis.json for Clarify, statistics.json and constraints.json otherwise)."""
+    """``monitoring/baselines/<pipeline>/<execution>/<kind>`` (no trailing '/'); the properties Register reads
+    are the files the jobs write there (analysis.json for Clarify, statistics.json and constraints.json
+    otherwise), ``<S3Uri>/<file>`` as SageMaker builds them."""
     synth, definition = synthesized[stage], rendered[(stage, pipeline)]
     ev = PipelineEvaluator(definition)
     all_steps = steps(definition)
     for name in _check_names(pipeline):
         step = all_steps[name]
-        kind = "model-quality" if step["Type"] == "QualityCheck" else CLARIFY_CHECKS[_base(name)][1]
+        kind = (
+            QUALITY_CHECKS[_base(name)] if step["Type"] == "QualityCheck" else CLARIFY_CHECKS[_base(name)][1]
+        )
         (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
         uri = ev.value(output["S3Output"]["S3Uri"])
         assert uri == _baseline_uri(synth, pipeline, kind), name
@@ -177,13 +176,15 @@ def test_every_baseline_lands_in_its_folder_under_monitoring_baselines(
             else {"Constraints": "analysis.json"}
         )
         for member, file_name in files.items():
-            assert ev.value({"Get": f"Steps.{name}.CalculatedBaseline{member}"}) == uri + file_name
-            assert ev.value({"Get": f"Steps.{name}.BaselineUsedForDriftCheck{member}"}) == uri + file_name
+            assert ev.value({"Get": f"Steps.{name}.CalculatedBaseline{member}"}) == f"{uri}/{file_name}"
+            assert (
+                ev.value({"Get": f"Steps.{name}.BaselineUsedForDriftCheck{member}"}) == f"{uri}/{file_name}"
+            )
 
 
 def _base(name: str) -> str:
     """A check step's name without its branch suffix."""
-    for base in (MODEL_QUALITY_STEP, MODEL_BIAS_STEP, EXPLAINABILITY_STEP, DATA_BIAS_STEP):
+    for base in (DATA_QUALITY_STEP, MODEL_QUALITY_STEP, MODEL_BIAS_STEP, EXPLAINABILITY_STEP, DATA_BIAS_STEP):
         if name.startswith(base):
             return base
     raise AssertionError(name)
@@ -255,10 +256,11 @@ def test_the_clarify_checks_run_the_stages_analysis_on_the_labeled_split(
     stopping condition, tags, inter-container encryption; isolation off only for the model checks."""
     synth, definition = synthesized[stage], rendered[(stage, pipeline)]
     clarify, shadow = synth.config.clarify, clarify_shadow_instance_type(synth.config)
+    prefix = clarify_shadow_endpoint_prefix(synth.stacks["training"].stack_name)
     configs = {
         DATA_BIAS_STEP: clarify.data_bias_baselining(),
-        MODEL_BIAS_STEP: clarify.model_bias_baselining(shadow),
-        EXPLAINABILITY_STEP: clarify.explainability_baselining(shadow),
+        MODEL_BIAS_STEP: clarify.model_bias_baselining(shadow, endpoint_name_prefix=prefix),
+        EXPLAINABILITY_STEP: clarify.explainability_baselining(shadow, endpoint_name_prefix=prefix),
     }
     region = synth.config.region or PLACEHOLDER_REGION
     processing = synth.config.processing
@@ -272,7 +274,7 @@ def test_the_clarify_checks_run_the_stages_analysis_on_the_labeled_split(
         assert list(inputs) == ["analysis_config", "dataset"]
         assert inputs["analysis_config"]["LocalPath"] == "/opt/ml/processing/input/config"
         assert inputs["dataset"]["LocalPath"] == "/opt/ml/processing/input/data"
-        assert _asset_text(synth, inputs["analysis_config"]["S3Uri"]) == config_json(configs[base])
+        assert asset_text(synth, inputs["analysis_config"]["S3Uri"]) == config_json(configs[base])
         assert inputs["dataset"]["S3Uri"] == {
             "Get": f"Steps.Preprocess.ProcessingOutputConfig.Outputs['{contract.LABELED}'].S3Output.S3Uri"
         }
@@ -360,14 +362,15 @@ def test_the_package_registers_what_the_checks_computed_and_used(
     for branch in BRANCHES[pipeline]:
         args = all_steps[f"Register{branch}"]["Arguments"]
         mq, mb, ex = (f"{s}{branch}" for s in (MODEL_QUALITY_STEP, MODEL_BIAS_STEP, EXPLAINABILITY_STEP))
+        dq = f"{DATA_QUALITY_STEP}{branch}"
         assert args["ModelMetrics"] == {
             "ModelQuality": {
                 "Statistics": source(mq, "CalculatedBaselineStatistics"),
                 "Constraints": source(mq, "CalculatedBaselineConstraints"),
             },
             "ModelDataQuality": {
-                "Statistics": source(DATA_QUALITY_STEP, "CalculatedBaselineStatistics"),
-                "Constraints": source(DATA_QUALITY_STEP, "CalculatedBaselineConstraints"),
+                "Statistics": source(dq, "CalculatedBaselineStatistics"),
+                "Constraints": source(dq, "CalculatedBaselineConstraints"),
             },
             "Bias": {
                 "PreTrainingReport": source(DATA_BIAS_STEP, "CalculatedBaselineConstraints"),
@@ -381,8 +384,8 @@ def test_the_package_registers_what_the_checks_computed_and_used(
         explainability_config = drift["Explainability"].pop("ConfigFile")
         assert drift == {
             "ModelDataQuality": {
-                "Statistics": source(DATA_QUALITY_STEP, "BaselineUsedForDriftCheckStatistics"),
-                "Constraints": source(DATA_QUALITY_STEP, "BaselineUsedForDriftCheckConstraints"),
+                "Statistics": source(dq, "BaselineUsedForDriftCheckStatistics"),
+                "Constraints": source(dq, "BaselineUsedForDriftCheckConstraints"),
             },
             "ModelQuality": {
                 "Statistics": source(mq, "BaselineUsedForDriftCheckStatistics"),
@@ -396,8 +399,8 @@ def test_the_package_registers_what_the_checks_computed_and_used(
         }
         clarify = synth.config.clarify
         assert bias_config["ContentType"] == explainability_config["ContentType"] == JSON
-        assert _asset_text(synth, bias_config["S3Uri"]) == config_json(clarify.bias_monitoring())
-        registered = json.loads(_asset_text(synth, explainability_config["S3Uri"]))
+        assert asset_text(synth, bias_config["S3Uri"]) == config_json(clarify.bias_monitoring())
+        registered = json.loads(asset_text(synth, explainability_config["S3Uri"]))
         assert registered == registered_explainability_config(
             clarify, clarify_shadow_instance_type(synth.config)
         )
@@ -425,6 +428,42 @@ def test_the_registered_uris_evaluate_to_the_baseline_files(
             if member != "ConfigFile"
         }
         assert got == {k: base + v for k, v in expected.items()}
+        assert registered_uri_problems(ev, register) == []
+
+
+def _sources(tree: Any) -> list[Any]:
+    """Every MetricsSource's ``S3Uri`` in a ModelMetrics / DriftCheckBaselines tree."""
+    if isinstance(tree, dict):
+        if "S3Uri" in tree:
+            return [tree["S3Uri"]]
+        return [uri for value in tree.values() for uri in _sources(value)]
+    return []
+
+
+def registered_uri_problems(ev: PipelineEvaluator, register: dict[str, Any]) -> list[str]:
+    """Registered URIs (model metrics and drift-check baselines) with '//' after the scheme: a key nothing
+    wrote (what a check output ending in '/' gives, since SageMaker registers ``<S3Uri>/<file>``)."""
+    args = register["Arguments"]
+    uris = [ev.value(u) for u in _sources(args["ModelMetrics"]) + _sources(args["DriftCheckBaselines"])]
+    assert len(uris) == 17, uris  # 8 model metrics + 9 drift-check baselines (the two ConfigFiles included)
+    return [u for u in uris if not u.startswith("s3://") or "//" in u.removeprefix("s3://")]
+
+
+def test_a_check_output_ending_in_a_slash_would_register_a_double_slash(
+    rendered: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """The evaluator builds check properties as SageMaker does (``<S3Uri>/<file>``, nothing stripped):
+    give one check's output the old trailing '/' and the registered URIs hold '//', which the test above
+    refuses."""
+    definition = copy.deepcopy(rendered[("dev", "training")])
+    step = _step(definition, f"{DATA_QUALITY_STEP}Spot")
+    (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    output["S3Output"]["S3Uri"]["Std:Join"]["Values"].append("")  # ends in '/'
+    ev = PipelineEvaluator(definition)
+    problems = registered_uri_problems(ev, _step(definition, "RegisterSpot"))
+    assert problems and all(p.endswith(("/data-quality//statistics.json", "/data-quality//constraints.json"))
+                            for p in problems), problems  # fmt: skip
+    assert len(problems) == 4  # statistics and constraints, computed and used
 
 
 # ---- broken steps are refused -------------------------------------------------------------------------

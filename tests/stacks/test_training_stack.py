@@ -256,7 +256,13 @@ def test_quality_gate_registers_pending_manual_approval_with_metrics(
         assert condition["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
         # Only a model that passed the gate is checked (its baselines) and registered.
         *checks, register = gate["Arguments"]["IfSteps"]
-        assert [c["Type"] for c in checks] == ["Model", "QualityCheck", "ClarifyCheck", "ClarifyCheck"]
+        assert [c["Type"] for c in checks] == [
+            "QualityCheck",  # data quality (Evaluate's answers and inputs)
+            "Model",
+            "QualityCheck",  # model quality
+            "ClarifyCheck",
+            "ClarifyCheck",
+        ]
         (fail,) = gate["Arguments"]["ElseSteps"]
         assert fail["Type"] == "Fail"
         request = register["Arguments"]
@@ -265,7 +271,11 @@ def test_quality_gate_registers_pending_manual_approval_with_metrics(
         statistics = request["ModelMetrics"]["ModelQuality"]["Statistics"]
         assert statistics == {
             "ContentType": "application/json",
-            "S3Uri": {"Get": f"Steps.{checks[1]['Name']}.CalculatedBaselineStatistics"},
+            "S3Uri": {"Get": f"Steps.{checks[2]['Name']}.CalculatedBaselineStatistics"},
+        }
+        assert request["ModelMetrics"]["ModelDataQuality"]["Statistics"] == {
+            "ContentType": "application/json",
+            "S3Uri": {"Get": f"Steps.{checks[0]['Name']}.CalculatedBaselineStatistics"},
         }
         # The evaluation report the gate read stays findable from the package.
         report = request["CustomerMetadataProperties"]["evaluation_report"]
@@ -326,11 +336,24 @@ def test_evaluation_step_writes_the_property_file_the_gate_reads(dev: dict[str, 
         "FilePath": metrics.EVALUATION_FILE_NAME,
     }
     outputs = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    # The report, and the model-quality baseline dataset (predictions.csv) in a folder of its own.
-    assert [o["OutputName"] for o in outputs] == [metrics.EVALUATION_OUTPUT_NAME, contract.PREDICTIONS_OUTPUT]
+    # The report, the model-quality baseline dataset (predictions.csv) and the data-quality one
+    # (data_quality.csv), each in a folder of its own.
+    assert [o["OutputName"] for o in outputs] == [
+        metrics.EVALUATION_OUTPUT_NAME,
+        contract.PREDICTIONS_OUTPUT,
+        contract.DATA_QUALITY_OUTPUT,
+    ]
     assert [o["S3Output"]["LocalPath"] for o in outputs] == [
         contract.EVALUATION_DIR,
         contract.PREDICTIONS_DIR,
+        contract.DATA_QUALITY_DIR,
+    ]
+    # Its inputs: the model, the test split, and the raw inputs the endpoint receives (scoring).
+    inputs = evaluate["Arguments"]["ProcessingInputs"]
+    assert [(i["InputName"], i["S3Input"]["LocalPath"]) for i in inputs if i["InputName"] != "code"] == [
+        ("model", contract.EVALUATE_MODEL_DIR),
+        (contract.TEST, contract.EVALUATE_TEST_DIR),
+        (contract.SCORING, contract.EVALUATE_SCORING_DIR),
     ]
 
 

@@ -59,8 +59,18 @@ CLARIFY_CHECK_FILES = {
     "BaselineUsedForDriftCheckConstraints": "analysis.json",
 }
 CLARIFY_OUTPUT_FILES = ("analysis.json", "report.pdf")
-#: A shadow endpoint SageMaker Clarify creates (``sagemaker-clarify-endpoint-<suffix>``) for a model check.
-CLARIFY_SHADOW_ENDPOINT = "sagemaker-clarify-endpoint-1a2b3c4d"
+#: Clarify's ``predictor.endpoint_name_prefix`` when an analysis config sets none.
+CLARIFY_DEFAULT_ENDPOINT_PREFIX = "sm-clarify"
+#: Reads the analysis config a Clarify job mounts, from its ``analysis_config`` input's S3 URI (a CDK asset).
+AnalysisConfigs = Callable[[str], Mapping[str, Any]]
+
+
+def shadow_endpoint_names(prefix: str) -> tuple[str, str]:
+    """The endpoint config and endpoint SageMaker Clarify creates for a model check, named from the analysis
+    config's ``endpoint_name_prefix`` (``<prefix>-config-<id>``, ``<prefix>-<id>``)."""
+    return f"{prefix}-config-123", f"{prefix}-1a2b3c4d"
+
+
 #: The previous run whose baselines the latest approved package holds (drift checks against it).
 PREVIOUS_EXECUTION_ID = "zyxw9876vuts"
 PREVIOUS_PACKAGE_VERSION = 7
@@ -215,7 +225,9 @@ class PipelineEvaluator:
                     "baseline, which the definition does not name"
                 )
             (output,) = args["ProcessingOutputConfig"]["Outputs"]
-            return self.value(output["S3Output"]["S3Uri"]).rstrip("/") + "/" + files[path]
+            # Exactly as SageMaker builds it: the output's S3Uri, '/', the file (the SDK's URIs end without
+            # '/'; one that ends in '/' gives '//', which this keeps so a test can see it).
+            return self.value(output["S3Output"]["S3Uri"]) + "/" + files[path]
         raise EvaluationError(f"cannot evaluate step property {reference!r}")
 
     def condition(self, condition: Mapping[str, Any]) -> bool:
@@ -667,7 +679,7 @@ def _previous_baselines(
         ),
     ]
     for name in dict.fromkeys(files):
-        accesses += _s3_read(f"s3://{bucket}/{previous.rstrip('/')}/{name}", pwhy, lake, prefix=False)
+        accesses += _s3_read(f"s3://{bucket}/{previous}/{name}", pwhy, lake, prefix=False)
     return accesses
 
 
@@ -683,15 +695,34 @@ def _quality_check(
     return accesses
 
 
+def shadow_endpoint_prefix_of(
+    step: Mapping[str, Any], ev: PipelineEvaluator, analysis_configs: AnalysisConfigs | None, why: str
+) -> str:
+    """The ``endpoint_name_prefix`` of the analysis config a Clarify check step mounts (Clarify's default
+    when the config sets none)."""
+    if analysis_configs is None:
+        raise EvaluationError(f"{why}: its shadow endpoint's name is in the analysis config; pass a reader")
+    inputs = step["Arguments"]["ProcessingInputs"]
+    (config_input,) = [i for i in inputs if i["InputName"] == "analysis_config"]
+    config = analysis_configs(ev.value(config_input["S3Input"]["S3Uri"]))
+    return str(config.get("predictor", {}).get("endpoint_name_prefix", CLARIFY_DEFAULT_ENDPOINT_PREFIX))
+
+
 def _clarify_check(
-    step: Mapping[str, Any], ev: PipelineEvaluator, lake: Lake, role_arn: str, why: str
+    step: Mapping[str, Any],
+    ev: PipelineEvaluator,
+    lake: Lake,
+    role_arn: str,
+    why: str,
+    analysis_configs: AnalysisConfigs | None = None,
 ) -> list[Access]:
     """A ClarifyCheck step: the Clarify processing job (its analysis.json and report), the previous baseline
     as for a QualityCheck, and for MODEL_BIAS / MODEL_EXPLAINABILITY the shadow endpoint of ``ModelName``.
 
     The shadow endpoint: the job (as the role) describes the model, creates an endpoint config and an
-    endpoint named ``sagemaker-clarify-endpoint-*``, waits for it, invokes it and deletes both; SageMaker
-    hosting then runs the model as the model's execution role (image pull, artifact, logs, metrics).
+    endpoint named from the analysis config's ``endpoint_name_prefix`` (:func:`shadow_endpoint_names`),
+    waits for it, invokes it and deletes both; SageMaker hosting then runs the model as the model's
+    execution role (image pull, artifact, logs, metrics).
     """
     accesses = _processing_job(step, ev, lake, role_arn, why, output_files=CLARIFY_OUTPUT_FILES)
     if ev.value(step["SkipCheck"]) is not True or ev.value(step["RegisterNewBaseline"]) is not True:
@@ -700,9 +731,12 @@ def _clarify_check(
         return accesses
     model = _model_of(step, ev, why)
     model_arn = lake.sagemaker_arn(f"model/{job_name(model['Name']).lower()}")
-    config_arn = lake.sagemaker_arn(f"endpoint-config/{CLARIFY_SHADOW_ENDPOINT}")
-    endpoint_arn = lake.sagemaker_arn(f"endpoint/{CLARIFY_SHADOW_ENDPOINT}")
-    swhy = f"{why}: shadow endpoint {CLARIFY_SHADOW_ENDPOINT}"
+    config_name, endpoint_name = shadow_endpoint_names(
+        shadow_endpoint_prefix_of(step, ev, analysis_configs, why)
+    )
+    config_arn = lake.sagemaker_arn(f"endpoint-config/{config_name}")
+    endpoint_arn = lake.sagemaker_arn(f"endpoint/{endpoint_name}")
+    swhy = f"{why}: shadow endpoint {endpoint_name}"
     accesses += [
         Access("sagemaker:DescribeModel", model_arn, swhy),
         Access("sagemaker:CreateEndpointConfig", config_arn, swhy),
@@ -719,7 +753,7 @@ def _clarify_check(
     hwhy = f"{swhy} hosting (as the model's role {model_role})"
     accesses += _serving(_container_served(container, ev, why), hwhy, lake)
     logs = f"arn:aws:logs:{lake.region}:{lake.account}:log-group:{ENDPOINT_LOG_GROUP_PREFIX}"
-    group_arn = f"{logs}{CLARIFY_SHADOW_ENDPOINT}"
+    group_arn = f"{logs}{endpoint_name}"
     stream_arn = f"{group_arn}:log-stream:AllTraffic/{HOSTING_INSTANCE}"
     accesses += [
         Access("logs:CreateLogGroup", group_arn, hwhy),
@@ -738,8 +772,12 @@ def derive_accesses(
     parameters: Mapping[str, Any] | None = None,
     step_extras: Mapping[str, Any] | None = None,
     model_packages: Mapping[str, ModelPackage] | None = None,
+    analysis_configs: AnalysisConfigs | None = None,
 ) -> list[Access]:
     """Every call SageMaker makes with the role when it runs ``definition`` (every step, every branch).
+
+    ``analysis_configs`` reads a Clarify check's analysis config from its S3 URI: a model check's shadow
+    endpoint is named from it (required when the definition has one).
 
     ``step_extras`` maps a step name to a function ``(step, evaluator) -> list[Access]`` for the calls a
     step's own code makes with the role (e.g. a script that writes to the Feature Store).
@@ -756,7 +794,7 @@ def derive_accesses(
         elif kind == "QualityCheck":
             accesses += _quality_check(step, ev, lake, role_arn, why)
         elif kind == "ClarifyCheck":
-            accesses += _clarify_check(step, ev, lake, role_arn, why)
+            accesses += _clarify_check(step, ev, lake, role_arn, why, analysis_configs)
         elif kind == "Training":
             accesses += _pipeline_calls(kind, name, role_arn, why, lake)
             accesses += _training_job(args, ev, lake, job_name(name), why)

@@ -5,6 +5,9 @@ Shared by the stack tests and the runtime-contract tests, so no test module impo
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import SynthesizedStage
@@ -37,3 +40,18 @@ def batch_definition(synth: SynthesizedStage) -> dict[str, Any]:
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {step["Name"]: step for step in iter_steps(definition)}
+
+
+def asset_text(synth: SynthesizedStage, uri: str) -> str:
+    """The file a CDK file asset URI (``s3://<assets bucket>/<hash>.json``) ships, from the cloud assembly."""
+    match = re.fullmatch(r"s3://cdk-hnb659fds-assets-[^/]+/([0-9a-f]{64}\.json)", uri)
+    if match is None:
+        raise ValueError(
+            f"uri: got {uri!r}; allowed: s3://cdk-hnb659fds-assets-<account>-<region>/<sha256>.json"
+        )
+    return (Path(synth.outdir) / f"asset.{match.group(1)}").read_text(encoding="utf-8")
+
+
+def asset_json(synth: SynthesizedStage, uri: str) -> Any:
+    """The JSON document an asset URI ships (e.g. a Clarify analysis config)."""
+    return json.loads(asset_text(synth, uri))

@@ -65,6 +65,10 @@ class LocalRun:
         return self.processing / contract.PREDICTIONS_OUTPUT / mc.BASELINES_FILE
 
     @property
+    def data_quality(self) -> Path:
+        return self.processing / contract.DATA_QUALITY_OUTPUT / mc.DATA_QUALITY_BASELINE_FILE
+
+    @property
     def spec(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(
             (self.processing / "output" / contract.TRAIN / contract.PREPROCESSING_FILE).read_text()
@@ -207,6 +211,81 @@ def test_accuracy_of_the_predictions_is_the_reports(run: LocalRun) -> None:
                 monitoring.ground_truth_value(true_class),
             )
             assert sum((row[0], row[2]) == pair for row in rows) == count, (true_class, predicted_class)
+
+
+# ---- data_quality.csv -----------------------------------------------------------------------------
+
+
+def test_data_quality_baseline_is_the_served_answer_then_the_raw_inputs(
+    run: LocalRun, served: list[list[str]]
+) -> None:
+    """Header: the CSV response's columns, then the raw input columns (preprocessing.json, request order);
+    each row: what the endpoint answers for a test record, then that record's cells from scoring.csv."""
+    rows = read_csv(run.data_quality)
+    input_columns = [column["name"] for column in run.spec["input_columns"]]
+    classes = run.classes
+    responses = ["predicted_label", *(f"probability_{i}" for i in range(len(classes)))]
+    assert rows[0] == [*responses, *input_columns]
+    assert rows[0] == mc.MonitoringContract(classes).data_quality_header(input_columns)
+    if run.dataset == "breast_cancer":
+        assert rows[0][:4] == ["predicted_label", "probability_0", "probability_1", "mean radius"]
+    else:
+        assert rows[0][:5] == [
+            "predicted_label",
+            "probability_0",
+            "probability_1",
+            "probability_2",
+            "alcohol",
+        ]
+    scoring = read_csv(run.output(contract.SCORING))
+    assert len(rows) - 1 == len(scoring) == len(served) == run.spec["split"]["rows"]["test"]
+    width = len(responses)
+    assert [row[width:] for row in rows[1:]] == scoring  # the raw inputs, cell for cell, in order
+    # The output cells: the endpoint's answer (label; probabilities up to float32, ONNX vs PyTorch).
+    assert [row[0] for row in rows[1:]] == [answer[0] for answer in served]
+    np.testing.assert_allclose(
+        [[float(v) for v in row[1:width]] for row in rows[1:]],
+        [[float(v) for v in answer[1:]] for answer in served],
+        rtol=0,
+        atol=1e-6,
+    )
+    # The probabilities are the predictions baseline's (the report's), written as the server writes them.
+    predictions = read_csv(run.predictions)[1:]
+    positive = 1 if len(classes) == 2 else None
+    for row, prediction in zip(rows[1:], predictions, strict=True):
+        probabilities = [float(v) for v in row[1:width]]
+        chosen = probabilities[positive] if positive is not None else max(probabilities)
+        assert repr(chosen) == prediction[1]
+
+
+def test_evaluate_refuses_scoring_records_that_are_not_the_test_splits(run: LocalRun, tmp_path: Path) -> None:
+    test = run.processing / "test" / "test.csv"
+    scoring = read_csv(run.output(contract.SCORING))
+    model = run.processing / "model" / "model.tar.gz"
+    short = tmp_path / "short.csv"
+    short.write_text("".join(",".join(row) + "\n" for row in scoring[:-1]))
+    with pytest.raises(
+        UsageError, match=rf"{len(scoring) - 1} records but the test split has {len(scoring)}"
+    ):
+        evaluate.evaluate(model, test, tmp_path / "e", 0, 0, tmp_path / "p", (short, tmp_path / "dq"))
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("".join(",".join(row[:-1]) + "\n" for row in scoring))
+    width = len(scoring[0])
+    with pytest.raises(UsageError, match=rf"line 1 has {width - 1} cells; allowed: {width}, one per input"):
+        evaluate.evaluate(model, test, tmp_path / "e", 0, 0, tmp_path / "p", (narrow, tmp_path / "dq"))
+    for folder in ("e", "p", "dq"):  # refused before any output is written
+        assert not (tmp_path / folder).exists()
+
+
+def test_evaluate_reads_and_writes_the_data_quality_files_where_the_pipeline_puts_them() -> None:
+    args = evaluate.parse_args([])
+    assert args.data_quality_dir == contract.DATA_QUALITY_DIR == "/opt/ml/processing/data_quality"
+    assert (
+        contract.DATA_QUALITY_OUTPUT == "data_quality" and mc.DATA_QUALITY_BASELINE_FILE == "data_quality.csv"
+    )
+    assert args.scoring_path == f"{contract.EVALUATE_SCORING_DIR}/scoring.csv"
+    assert contract.EVALUATE_SCORING_DIR == "/opt/ml/processing/scoring"
+    assert evaluate.parse_args(["--scoring-path", "x", "--data-quality-dir", "y"]).data_quality_dir == "y"
 
 
 # ---- refusals -------------------------------------------------------------------------------------

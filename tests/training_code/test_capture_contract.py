@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import contract
+import evaluate
 import jmespath
 import monitoring_contract as mc
 import numpy as np
@@ -629,6 +630,110 @@ def test_multiclass_models_are_monitored_on_the_predicted_class(media: str) -> N
     assert predictor["label_headers"] == list(classes) and predictor["accept_type"] == JSON
     json_answer = json.loads(payload.format_predictions(probabilities, classes, JSON))
     assert jmespath.search(predictor["probability"], json_answer) == probabilities
+
+
+# ---- data quality: the baseline's layout is the captured record's ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_quality_baseline(
+    model: Model, breast_cancer: Processed, tmp_path_factory: pytest.TempPathFactory
+) -> list[list[str]]:
+    """The data-quality baseline the real evaluate.py writes for the served model and the test split."""
+    out = tmp_path_factory.mktemp("data_quality")
+    scoring_file = breast_cancer.output / contract.SCORING / contract.split_file(contract.SCORING)
+    evaluate.evaluate(
+        model.model_dir,
+        breast_cancer.output / contract.TEST / contract.split_file(contract.TEST),
+        out / "evaluation",
+        0,
+        0,
+        data_quality=(scoring_file, out / "dq"),
+    )
+    with (out / "dq" / mc.DATA_QUALITY_BASELINE_FILE).open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def test_a_captured_csv_record_flattens_to_a_row_of_the_data_quality_baseline(
+    server: RunningServer,
+    model: Model,
+    scoring: tuple[list[list[str]], list[str]],
+    data_quality_baseline: list[list[str]],
+) -> None:
+    """Model Monitor reads each captured record as ``output_data + "," + input_data`` and names the cells by
+    position after the baseline's header: for every test record sent to the real server, the flattened
+    capture has the header's width, its output cells are a class name and probabilities as in the baseline,
+    its input cells are the raw request, and it equals the baseline row evaluate.py wrote for that record."""
+    rows, _ = scoring
+    header, *baseline = data_quality_baseline
+    settings = mc.MonitoringContract(model.classes)
+    responses = len(settings.response_columns)
+    assert header == [*settings.response_columns, *model.input_columns]
+    assert header[:responses] == ["predicted_label", "probability_0", "probability_1"]
+    assert header[responses:] == model.input_columns and header[responses] == "mean radius"
+    assert len(baseline) == len(rows)
+    for index, row in enumerate(rows):
+        exchange = invoke(server, [row], CSV, inference_id=f"dq-{index}")
+        flat = mc.data_quality_row(exchange.record)
+        expected = baseline[index]
+        assert len(flat) == len(header) == len(expected), index
+        # The output columns: what the label/probability attributes read, at the header's positions.
+        label = flat[header.index(mc.RESPONSE_LABEL_COLUMN)]
+        probabilities = [float(flat[header.index(f"probability_{i}")]) for i in range(len(model.classes))]
+        assert label == exchange.labels[0] and label in model.classes
+        assert all(0.0 <= p <= 1.0 for p in probabilities) and abs(sum(probabilities) - 1) < 1e-5
+        assert probabilities == list(exchange.probabilities[0])
+        # The input columns: the raw request, cell for cell.
+        assert flat[responses:] == row == expected[responses:]
+        # The baseline row evaluate.py wrote: the same label, probabilities up to float32 (ONNX vs PyTorch).
+        assert flat[0] == expected[0], index
+        np.testing.assert_allclose(
+            [float(v) for v in flat[1:responses]],
+            [float(v) for v in expected[1:responses]],
+            rtol=0,
+            atol=1e-5,
+        )
+
+
+def test_data_quality_row_refuses_captures_the_data_quality_job_cannot_read_by_position(
+    server: RunningServer, scoring: tuple[list[list[str]], list[str]]
+) -> None:
+    rows, _ = scoring
+    batch = invoke(server, rows[:3], CSV).record
+    with pytest.raises(ValueError, match=r"3 records in the OUTPUT; allowed for data quality: 1"):
+        mc.data_quality_row(batch)
+    as_json = invoke(server, rows[:1], JSON).record
+    with pytest.raises(ValueError, match=r"OUTPUT of 'application/json'; allowed: text/csv"):
+        mc.data_quality_row(as_json)
+    single = invoke(server, rows[:1], CSV).record
+    output_only = mc.CaptureRecord(None, single.endpoint_output, single.event_id, single.inference_time)
+    with pytest.raises(ValueError, match=r"endpointInput and endpointOutput are needed"):
+        mc.data_quality_row(output_only)
+    # The order is the documented one: output first (flipping it is what the baseline must not be built on).
+    flat = mc.data_quality_row(single)
+    assert flat[: len(rows[0])] != rows[0] and flat[-len(rows[0]) :] == rows[0]
+
+
+def test_the_data_quality_header_is_the_response_columns_then_the_inputs() -> None:
+    three = mc.MonitoringContract(("a", "b", "c"))
+    assert three.response_columns == ("predicted_label", "probability_0", "probability_1", "probability_2")
+    # The CSV response's layout, column for column.
+    assert three.response_columns[contract.CSV_LABEL_COLUMN] == mc.RESPONSE_LABEL_COLUMN
+    assert [three.response_columns[contract.csv_probability_column(i)] for i in range(3)] == [
+        f"probability_{i}" for i in range(3)
+    ]
+    assert three.data_quality_header(["x 1", "y"]) == [*three.response_columns, "x 1", "y"]
+    with pytest.raises(
+        ValueError, match=r"\['predicted_label'\] appear twice .* allowed: input columns named"
+    ):
+        three.data_quality_header(["predicted_label", "y"])
+    with pytest.raises(ValueError, match=r"\['y'\] appear twice"):
+        three.data_quality_header(["y", "y"])
+    with pytest.raises(ValueError, match=r"input_columns \[\]: allowed: one or more non-empty names"):
+        three.data_quality_header([])
+    for name in ("Probability_0", "probability-0", "_label", "0_label", ""):
+        with pytest.raises(ValueError, match=r"allowed: lower-case words with '_' as the only separator"):
+            mc.check_response_column_name(name)
 
 
 # ---- importable at synth ------------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def test_evaluate_script_on_model_tar_gz_binary(
             str(breast_cancer.test),
             "--output_dir",
             str(tmp_path / "evaluation"),
+            # The job's other input and outputs (their defaults are the container paths).
+            *("--predictions_dir", str(tmp_path / "predictions")),
+            *("--scoring_path", str(breast_cancer.output / "scoring")),
+            *("--data_quality_dir", str(tmp_path / "data_quality")),
         ],
         capture_output=True,
         text=True,
@@ -144,6 +148,8 @@ def test_evaluate_script_on_model_tar_gz_binary(
         env=subprocess_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    assert (tmp_path / "data_quality" / "data_quality.csv").is_file()
     report = json.loads((tmp_path / "evaluation" / "evaluation.json").read_text())
     assert list(report) == ["binary_classification_metrics"]
     section = report["binary_classification_metrics"]
