@@ -577,30 +577,43 @@ class _Steps:
         '/' would register ``.../<kind>//statistics.json``, a key nothing wrote."""
         return self.object_uri(Zone.MONITORING, BASELINES_FOLDER, self.name, EXECUTION_ID, kind)
 
+    def _check_resources(self, p: Mapping[str, Parameter]) -> dict[str, Any]:
+        """Where every check job runs: one instance of the run's processing type, with the processing jobs'
+        volume size, time limit and volume key."""
+        return {
+            "instance_type": p["ProcessingInstanceType"].ref,
+            "instance_count": 1,
+            "volume_size_gb": self.processing.volume_size_gb,
+            "max_runtime_seconds": self.processing.max_runtime_seconds,
+            "encrypt_volume": self.encrypt_processing_volumes,
+        }
+
+    def _check_fields(self, p: Mapping[str, Parameter]) -> dict[str, Any]:
+        """What every check step compares with and registers: the stage's group, and the run's two
+        parameters (skip the drift check; register the new baseline)."""
+        return {
+            "model_package_group_name": self.foundation.model_package_group_name,
+            "skip_check": p[SKIP_DRIFT_CHECKS].ref,
+            "register_new_baseline": p[REGISTER_NEW_BASELINES].ref,
+        }
+
     def data_quality_check(self, p: Mapping[str, Parameter], *, suffix: str, dataset_uri: Json) -> Step:
         """Model Monitor's data-quality baseline (statistics.json, constraints.json) of Evaluate's
         data-quality dataset (``dataset_uri``, a folder): the model's answers first, then the inputs it
         was asked, as the endpoint's data-quality monitor reads each capture (``output_columns_position``
         START). In the gate's if-branch, so only a model that passed the gate gets a baseline."""
-        processing = self.processing
         request = data_quality_baseline_job(
             env=self.jobs,
             image_uri=self.foundation.images[Image.MODEL_MONITOR_ANALYZER],
             dataset_uri=dataset_uri,
             output_uri=self.baseline_uri(DATA_QUALITY_FOLDER),
-            instance_type=p["ProcessingInstanceType"].ref,
-            instance_count=1,
-            volume_size_gb=processing.volume_size_gb,
-            max_runtime_seconds=processing.max_runtime_seconds,
-            encrypt_volume=self.encrypt_processing_volumes,
+            **self._check_resources(p),
         )
         return quality_check_step(
             f"{DATA_QUALITY_STEP}{suffix}",
             request,
             check_type="DATA_QUALITY",
-            model_package_group_name=self.foundation.model_package_group_name,
-            skip_check=p[SKIP_DRIFT_CHECKS].ref,
-            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+            **self._check_fields(p),
         )
 
     def _clarify_request(
@@ -615,11 +628,7 @@ class _Steps:
             config_uri=config_uri,
             dataset_uri=dataset_uri,
             output_uri=self.baseline_uri(folder),
-            instance_type=p["ProcessingInstanceType"].ref,
-            instance_count=1,
-            volume_size_gb=self.processing.volume_size_gb,
-            max_runtime_seconds=self.processing.max_runtime_seconds,
-            encrypt_volume=self.encrypt_processing_volumes,
+            **self._check_resources(p),
             network_isolation=not asks_model,
         )
 
@@ -637,9 +646,7 @@ class _Steps:
             DATA_BIAS_STEP,
             request,
             check_type="DATA_BIAS",
-            model_package_group_name=self.foundation.model_package_group_name,
-            skip_check=p[SKIP_DRIFT_CHECKS].ref,
-            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+            **self._check_fields(p),
         )
 
     def model_checks(
@@ -654,7 +661,7 @@ class _Steps:
         """The baselines of a model that passed the gate: data quality (Evaluate's answers and inputs), the
         model Clarify serves, model quality (Evaluate's predictions), post-training bias and SHAP (Clarify
         asking that model on the labeled test split)."""
-        processing, baselines = self.processing, self.baselines
+        baselines = self.baselines
         model_step_name = f"{CLARIFY_MODEL_STEP}{suffix}"
         # Network isolation off: Clarify's shadow endpoint of this model is reached over the network by the
         # Clarify job (Developer Guide, "Configure Clarify processing jobs for Amazon VPC": "The network
@@ -679,16 +686,10 @@ class _Steps:
                 dataset_uri=predictions_uri,
                 output_uri=self.baseline_uri(MODEL_QUALITY_FOLDER),
                 attributes=baselines.props.model_quality,
-                instance_type=p["ProcessingInstanceType"].ref,
-                instance_count=1,
-                volume_size_gb=processing.volume_size_gb,
-                max_runtime_seconds=processing.max_runtime_seconds,
-                encrypt_volume=self.encrypt_processing_volumes,
+                **self._check_resources(p),
             ),
             check_type="MODEL_QUALITY",
-            model_package_group_name=self.foundation.model_package_group_name,
-            skip_check=p[SKIP_DRIFT_CHECKS].ref,
-            register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+            **self._check_fields(p),
         )
         labeled = self.split_uri(self.contract.labeled_output)
         model_checks: tuple[tuple[str, s3_assets.Asset, str, ClarifyCheckType], ...] = (
@@ -702,9 +703,7 @@ class _Steps:
                     p, config_uri=asset.s3_object_url, dataset_uri=labeled, folder=folder, asks_model=True
                 ),
                 check_type=check_type,
-                model_package_group_name=self.foundation.model_package_group_name,
-                skip_check=p[SKIP_DRIFT_CHECKS].ref,
-                register_new_baseline=p[REGISTER_NEW_BASELINES].ref,
+                **self._check_fields(p),
                 model_name=model_name,
             )
             for step, asset, folder, check_type in model_checks

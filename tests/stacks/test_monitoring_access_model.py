@@ -38,7 +38,7 @@ from tests.support.access_model import (
     assume_role_access,
     denied,
     endpoint_accesses,
-    evaluate_together,
+    evaluate_keyed,
     hosted_endpoints,
     object_arn,
     registered_packages,
@@ -393,9 +393,9 @@ def monitoring(synthesized: dict[str, SynthesizedStage]) -> dict[str, StageMonit
 
 @pytest.fixture(scope="module")
 def verdicts(monitoring: dict[str, StageMonitoring]) -> dict[tuple[str, str], list[Decision]]:
-    keyed = [((stage, label), e) for stage in STAGES for label, e in _evaluations(monitoring[stage]).items()]
-    results = evaluate_together([e for _, e in keyed])
-    return {key: decisions for (key, _), decisions in zip(keyed, results, strict=True)}
+    return evaluate_keyed(
+        {(stage, label): e for stage in STAGES for label, e in _evaluations(monitoring[stage]).items()}
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -33,7 +33,7 @@ from tests.support.access_model import (
     assume_role_access,
     denied,
     endpoint_accesses,
-    evaluate_together,
+    evaluate_keyed,
     hosted_endpoints,
     object_arn,
     registered_packages,
@@ -234,9 +234,9 @@ def serving(synthesized: dict[str, SynthesizedStage]) -> dict[str, StageServing]
 @pytest.fixture(scope="module")
 def verdicts(serving: dict[str, StageServing]) -> dict[tuple[str, str], list[Decision]]:
     """(stage, evaluation) -> decisions, from one simulator run for every stage and evaluation."""
-    keyed = [((stage, label), e) for stage in STAGES for label, e in _evaluations(serving[stage]).items()]
-    results = evaluate_together([e for _, e in keyed])
-    return {key: decisions for (key, _), decisions in zip(keyed, results, strict=True)}
+    return evaluate_keyed(
+        {(stage, label): e for stage in STAGES for label, e in _evaluations(serving[stage]).items()}
+    )
 
 
 @pytest.mark.parametrize("stage", STAGES)

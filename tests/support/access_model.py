@@ -34,7 +34,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.support.sagemaker_api import (
     iter_steps,
@@ -1266,6 +1266,17 @@ def _case(access: Access, evaluation: Evaluation) -> dict[str, Any]:
             "contextVariables": context,
         },
     }
+
+
+K = TypeVar("K")
+
+
+def evaluate_keyed(evaluations: Mapping[K, Evaluation]) -> dict[K, list[Decision]]:
+    """:func:`evaluate_together` for evaluations by key (e.g. ``(stage, label)``): one simulator run,
+    decisions by the same keys."""
+    keys = list(evaluations)
+    results = evaluate_together([evaluations[key] for key in keys])
+    return dict(zip(keys, results, strict=True))
 
 
 def evaluate_together(evaluations: Sequence[Evaluation]) -> list[list[Decision]]:
